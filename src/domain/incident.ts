@@ -1,0 +1,25 @@
+import * as t from 'io-ts';
+import { FailureEvent, FailureKind } from './event';
+import { IncidentStatus, Outcome } from './outcome';
+import { HostName, InstanceId, IsoTime, NonNegativeInt } from './primitives';
+
+export const Incident = t.intersection(
+  [
+    t.type({
+      id: t.string,
+      kind: FailureKind,
+      subject: t.string,
+      host: HostName,
+      status: IncidentStatus,
+      openedAt: IsoTime,
+      /** The first event; later duplicates only bump `duplicates`. */
+      event: FailureEvent,
+      duplicates: NonNegativeInt,
+      workflow: t.string,
+      recoveryId: t.string,
+    }),
+    t.partial({ instance: InstanceId, closedAt: IsoTime, outcome: Outcome, reason: t.string }),
+  ],
+  'Incident',
+);
+export type Incident = t.TypeOf<typeof Incident>;

@@ -1,0 +1,80 @@
+import * as t from 'io-ts';
+import { HostName, InstanceId, IsoTime, Metadata } from './primitives';
+
+export const Flavor = t.type({ name: t.string, vcpus: t.number, ramMb: t.number, extraSpecs: Metadata }, 'Flavor');
+export type Flavor = t.TypeOf<typeof Flavor>;
+
+export const ServiceState = t.keyof({ up: null, down: null });
+export const ServiceStatus = t.keyof({ enabled: null, disabled: null });
+
+/** The nova-compute service of one host, as Nova reports it. */
+export const ComputeService = t.intersection([
+  t.type({
+    host: HostName,
+    state: ServiceState,
+    status: ServiceStatus,
+    forcedDown: t.boolean,
+    /** Last heartbeat Nova recorded. */
+    updatedAt: IsoTime,
+  }),
+  t.partial({ disabledReason: t.string }),
+], 'ComputeService');
+export type ComputeService = t.TypeOf<typeof ComputeService>;
+
+export const Host = t.type({
+  name: HostName,
+  zone: t.string,
+  aggregates: t.array(t.string),
+  tags: t.array(t.string),
+  vcpus: t.number,
+  ramMb: t.number,
+  usedVcpus: t.number,
+  usedRamMb: t.number,
+  /** Reserved spare hosts receive evacuations first when a policy asks for it. */
+  reserved: t.boolean,
+}, 'Host');
+export type Host = t.TypeOf<typeof Host>;
+
+/** Nova's server status subset that matters for recovery. */
+export const InstanceStatus = t.keyof({
+  ACTIVE: null, SHUTOFF: null, ERROR: null, REBUILD: null, MIGRATING: null, BUILD: null, REBOOT: null, HARD_REBOOT: null, PAUSED: null, UNKNOWN: null,
+});
+export type InstanceStatus = t.TypeOf<typeof InstanceStatus>;
+
+export const Instance = t.intersection([
+  t.type({
+    id: InstanceId,
+    name: t.string,
+    host: HostName,
+    project: t.string,
+    status: InstanceStatus,
+    /** Nova task_state; null when idle. */
+    taskState: t.union([t.string, t.null]),
+    /** Nova power_state: RUNNING, SHUTDOWN, CRASHED, NOSTATE. */
+    powerState: t.keyof({ RUNNING: null, SHUTDOWN: null, CRASHED: null, NOSTATE: null, PAUSED: null }),
+    flavor: Flavor,
+    /** Image id; empty string for boot-from-volume. */
+    image: t.string,
+    metadata: Metadata,
+    /** Whether the instance's disk lives on storage shared with other hosts (kept by evacuate). */
+    sharedStorage: t.boolean,
+    updatedAt: IsoTime,
+  }),
+  t.partial({ locked: t.boolean }),
+], 'Instance');
+export type Instance = t.TypeOf<typeof Instance>;
+
+export const MigrationStatus = t.keyof({ accepted: null, 'pre-migrating': null, running: null, done: null, completed: null, error: null, failed: null });
+export const Migration = t.type({
+  id: t.string,
+  instance: InstanceId,
+  type: t.keyof({ evacuation: null, 'live-migration': null }),
+  source: HostName,
+  dest: t.union([HostName, t.null]),
+  status: MigrationStatus,
+  createdAt: IsoTime,
+}, 'Migration');
+export type Migration = t.TypeOf<typeof Migration>;
+
+export const PowerState = t.keyof({ on: null, off: null, unknown: null });
+export type PowerState = t.TypeOf<typeof PowerState>;

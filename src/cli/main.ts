@@ -1,0 +1,72 @@
+import { Command, Option } from 'commander';
+import { ResurrectError } from '../domain';
+import { audit } from './commands/audit';
+import { demo } from './commands/demo';
+import { simFail, simFault, simRecover } from './commands/sim';
+import { start } from './commands/start';
+import { trigger } from './commands/trigger';
+import { validate } from './commands/validate';
+
+/**
+ * Exit codes: 0 ok; 1 failed (the demo's incident did not recover, or an unexpected error);
+ * 2 invalid input or a refused file (validate); 3 not found.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = new Command('resurrect')
+    .description('Policy-driven recovery engine for OpenStack compute hosts and VMs')
+    .option('-c, --config <file>', 'configuration file (YAML); also RESURRECT_CONFIG')
+    .option('--prefix <prefix>', 'Redis key prefix')
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError()
+    .exitOverride();
+  const globals = () => program.opts<{ config?: string; prefix?: string; json?: boolean }>();
+  const run = (fn: () => Promise<number>) => async () => { code = await fn(); };
+
+  program.command('start').description('run the engine with its embedded worker on the simulated cloud')
+    .option('--concurrency <n>', 'jobs processed at once')
+    .action((opts: { concurrency?: string }) => run(() => start({ ...globals(), ...opts }))());
+
+  program.command('trigger').description('report a failure event (what a host monitor does)')
+    .addArgument(new Command().createArgument('<kind>', 'failure kind').choices(['host-down', 'service-down', 'instance-down', 'host-degraded']))
+    .argument('<host>', 'compute host')
+    .option('--instance <id>', 'instance (for instance-down)')
+    .option('--source <name>', 'who reports it', 'cli')
+    .action((kind, host, opts) => run(() => trigger(kind, host, { ...globals(), ...opts }))());
+
+  const sim = program.command('sim').description('drive the simulated cloud of a running engine');
+  sim.command('fail').description('make a simulated host or instance fail, and report it as a monitor would')
+    .argument('<target>', 'host (or instance with --mode vm)')
+    .addOption(new Option('--mode <mode>', 'failure mode').choices(['power', 'network', 'service', 'vm', 'degraded']).default('power'))
+    .option('--instance <id>', 'the instance to crash (mode vm); default: one running on the host')
+    .option('--no-emit', 'do not report the failure event')
+    .action((target, opts) => run(() => simFail(target, { ...globals(), ...opts }))());
+  sim.command('recover').description('repair a simulated host and power it on').argument('<host>')
+    .action((host) => run(() => simRecover(host, globals()))());
+  sim.command('fault').description('inject a fault, given as JSON (e.g. \'{"kind":"bmc-stuck-on","host":"compute-3"}\')').argument('<spec>')
+    .action((spec) => run(() => simFault(spec, globals()))());
+
+  program.command('demo').description('run a self-contained host failure scenario and print a summary')
+    .option('--host <host>', 'host to fail', 'compute-3')
+    .option('--time-scale <n>', 'simulated latency scale (1 = realistic)', '0.05')
+    .option('--seed <n>', 'simulator seed', '42')
+    .action((opts) => run(() => demo({ ...globals(), ...opts }))());
+
+  program.command('audit').description('print the ordered audit trail of a recovery or incident').argument('<id>')
+    .action((id) => run(() => audit(id, globals()))());
+
+  program.command('validate').description('check workflow and plugin files; non-zero exit on a refused file').argument('[paths...]')
+    .action((paths: string[]) => run(() => validate(paths, globals()))());
+
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return 2;
+    process.stderr.write(`resurrect: ${e.message ?? String(err)}\n`);
+    if (err instanceof ResurrectError) return err.code === 'RSR_INPUT_INVALID' || err.code === 'RSR_CONFIG_INVALID' ? 2 : err.code.endsWith('NOT_FOUND') ? 3 : 1;
+    return 1;
+  }
+}

@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import * as t from 'io-ts';
+import YAML from 'yaml';
+import { decodeOrThrow, InputError, unknownKeys } from '../domain';
+import type { FailureKind } from '../domain';
+
+const Notifier = t.union([
+  t.type({ type: t.literal('log') }),
+  t.intersection([t.type({ type: t.literal('webhook'), url: t.string }), t.partial({ headers: t.record(t.string, t.string), timeoutMs: t.number })]),
+]);
+
+export const ConfigCodec = t.type({
+  redis: t.partial({ url: t.string, prefix: t.string }),
+  cloud: t.type({
+    driver: t.literal('sim'),
+    sim: t.type({
+      seed: t.number,
+      /** Multiplies every simulated latency; 0 makes the cloud instant (tests), 1 is realistic (demo). */
+      timeScale: t.number,
+      inventory: t.literal('demo'),
+    }),
+  }),
+  notifiers: t.array(Notifier),
+  plugins: t.type({ dirs: t.array(t.string) }),
+  workflows: t.type({ 'host-down': t.string, 'service-down': t.string, 'instance-down': t.string, 'host-degraded': t.string }),
+  params: t.record(t.string, t.unknown),
+  paramsByKind: t.partial({ 'host-down': t.record(t.string, t.unknown), 'service-down': t.record(t.string, t.unknown), 'instance-down': t.record(t.string, t.unknown), 'host-degraded': t.record(t.string, t.unknown) }),
+  incidents: t.type({ dedupeWindowSeconds: t.number }),
+  worker: t.type({
+    /** Run a worker inside `start`; separate `resurrect worker` processes come with the multi-worker issue. */
+    embedded: t.boolean,
+    concurrency: t.number,
+    lockDurationMs: t.number,
+    stalledIntervalMs: t.number,
+    maxStalledCount: t.number,
+  }),
+  retry: t.type({ attempts: t.number, backoffMs: t.number }),
+  log: t.type({ level: t.string }),
+}, 'Config');
+export type Config = t.TypeOf<typeof ConfigCodec>;
+
+export const DEFAULT_WORKFLOWS: Readonly<Record<FailureKind, string>> = {
+  'host-down': 'fence-then-evacuate',
+  'service-down': 'live-migrate-first',
+  'instance-down': 'restart-in-place',
+  'host-degraded': 'live-migrate-first',
+};
+
+export const DEFAULT_CONFIG: Config = {
+  redis: { prefix: 'rsr' },
+  cloud: { driver: 'sim', sim: { seed: 42, timeScale: 1, inventory: 'demo' } },
+  notifiers: [{ type: 'log' }],
+  plugins: { dirs: [] },
+  workflows: { ...DEFAULT_WORKFLOWS },
+  params: { pollIntervalMs: 250, activeTimeoutSeconds: 600, serviceWaitSeconds: 60 },
+  paramsByKind: {},
+  incidents: { dedupeWindowSeconds: 300 },
+  worker: { embedded: true, concurrency: 16, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalledCount: 5 },
+  retry: { attempts: 5, backoffMs: 2_000 },
+  log: { level: 'info' },
+};
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+export type ConfigOverrides = DeepPartial<Config>;
+
+function merge<T>(base: T, over: unknown): T {
+  if (over === undefined) return base;
+  if (typeof base !== 'object' || base === null || Array.isArray(base) || typeof over !== 'object' || over === null || Array.isArray(over)) {
+    return over as T;
+  }
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(over)) out[key] = merge((base as Record<string, unknown>)[key], value);
+  return out as T;
+}
+
+/** Reports keys the codec does not know, at any depth, so a typo in a config file is not silently ignored. */
+function strayKeys(codec: t.Mixed, value: unknown, path: string): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [];
+  const stray = unknownKeys(codec, value).map((k) => `${path}${k}`);
+  const props = (codec as unknown as { props?: Record<string, t.Mixed> }).props;
+  if (props) {
+    for (const [key, sub] of Object.entries(props)) {
+      if (key in (value as object)) stray.push(...strayKeys(sub, (value as Record<string, unknown>)[key], `${path}${key}.`));
+    }
+  }
+  return stray;
+}
+
+/**
+ * Defaults, then the YAML file (if any), then `overrides`, then the environment (REDIS_URL, RESURRECT_LOG_LEVEL).
+ * The result is validated; an error names the file and every bad field path.
+ */
+export function loadConfig(options: { file?: string; overrides?: ConfigOverrides; env?: NodeJS.ProcessEnv } = {}): Config {
+  const env = options.env ?? process.env;
+  let fromFile: unknown = {};
+  const source = options.file ?? 'configuration';
+  if (options.file) {
+    try {
+      fromFile = YAML.parse(readFileSync(options.file, 'utf8')) ?? {};
+    } catch (err) {
+      throw new InputError(`${options.file}: ${(err as Error).message}`, [{ path: '(file)', message: (err as Error).message }], 'RSR_CONFIG_INVALID');
+    }
+  }
+  const stray = strayKeys(ConfigCodec, fromFile, '');
+  if (stray.length > 0) {
+    throw new InputError(`${source}: unknown key${stray.length > 1 ? 's' : ''} ${stray.join(', ')}`, stray.map((p) => ({ path: p, message: 'unknown key' })), 'RSR_CONFIG_INVALID');
+  }
+  let merged = merge(merge(DEFAULT_CONFIG, fromFile), options.overrides ?? {});
+  if (env.REDIS_URL) merged = merge(merged, { redis: { url: env.REDIS_URL } });
+  if (env.RESURRECT_LOG_LEVEL) merged = merge(merged, { log: { level: env.RESURRECT_LOG_LEVEL } });
+  try {
+    return decodeOrThrow(ConfigCodec, merged, source);
+  } catch (err) {
+    if (err instanceof InputError) throw new InputError(err.message, err.paths, 'RSR_CONFIG_INVALID');
+    throw err;
+  }
+}

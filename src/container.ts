@@ -1,0 +1,150 @@
+/**
+ * The composition root: the only module that names implementations and picks the simulated cloud or a real
+ * one. Entry points (the CLI commands, tests) call `buildApp` and take what they need from the container.
+ */
+import 'reflect-metadata';
+import { hostname } from 'node:os';
+import { Container } from 'inversify';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from './config/config';
+import type { Clock } from './domain';
+import { systemClock } from './domain';
+import type { CloudDriver } from './drivers/cloud/port';
+import { CLOUD_DRIVER } from './drivers/cloud/port';
+import type { SimWorld } from './drivers/cloud/sim/world';
+import { createSimCloud } from './drivers/cloud/sim/sim-cloud';
+import type { FencingDriver } from './drivers/fencing/port';
+import { FENCING_DRIVER } from './drivers/fencing/port';
+import { FanoutNotifier } from './drivers/notify/fanout-notifier';
+import { LogNotifier } from './drivers/notify/log-notifier';
+import type { Notifier } from './drivers/notify/port';
+import { NOTIFIER } from './drivers/notify/port';
+import { WebhookNotifier } from './drivers/notify/webhook-notifier';
+import { AuditLog } from './engine/audit-log';
+import { Engine } from './engine/engine';
+import { IncidentStore } from './engine/incident-store';
+import { Keys } from './engine/keys';
+import { RecoveryQueue } from './engine/recovery-queue';
+import { RecoveryStore } from './engine/recovery-store';
+import { RecoveryRunner } from './engine/runner';
+import { RecoveryWorker } from './engine/worker';
+import type { PluginDefinition } from './plugins/api';
+import type { LoadReport } from './plugins/loader';
+import { loadPlugins } from './plugins/loader';
+import { Registry } from './plugins/registry';
+import { builtinStepsPlugin } from './steps';
+import { builtinWorkflowDirs } from './workflow-dirs';
+
+export const TOKENS = {
+  config: Symbol.for('resurrect.Config'),
+  log: Symbol.for('resurrect.Logger'),
+  clock: Symbol.for('resurrect.Clock'),
+  redis: Symbol.for('resurrect.Redis'),
+  redisUrl: Symbol.for('resurrect.RedisUrl'),
+  keys: Symbol.for('resurrect.Keys'),
+  registry: Symbol.for('resurrect.Registry'),
+  simWorld: Symbol.for('resurrect.SimWorld'),
+  workerName: Symbol.for('resurrect.WorkerName'),
+} as const;
+
+export interface AppOptions {
+  readonly config: Config;
+  readonly redisUrl: string;
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** Replace a port's implementation (tests, what-if runs). */
+  readonly overrides?: { readonly cloud?: CloudDriver; readonly fencing?: FencingDriver; readonly notifier?: Notifier; readonly world?: SimWorld };
+  /** Extra plugins registered after the built-in steps (tests). */
+  readonly plugins?: readonly PluginDefinition[];
+  readonly workerName?: string;
+}
+
+export interface App {
+  readonly container: Container;
+  readonly engine: Engine;
+  readonly registry: Registry;
+  readonly loadReport: LoadReport;
+  readonly world?: SimWorld;
+  readonly redis: Redis;
+  /** Creates (once) the worker of this process; `start` it to process recoveries. */
+  worker(): RecoveryWorker;
+  close(options?: { abrupt?: boolean }): Promise<void>;
+}
+
+export async function buildApp(options: AppOptions): Promise<App> {
+  const { config, log } = options;
+  const clock = options.clock ?? systemClock;
+  const registry = new Registry();
+  const loadReport = await loadPlugins({
+    builtin: [builtinStepsPlugin, ...(options.plugins ?? [])],
+    dirs: [...builtinWorkflowDirs(), ...config.plugins.dirs],
+    registry,
+    log,
+  });
+
+  const container = new Container({ defaultScope: 'Singleton' });
+  container.bind(TOKENS.config).toConstantValue(config);
+  container.bind(TOKENS.log).toConstantValue(log);
+  container.bind(TOKENS.clock).toConstantValue(clock);
+  container.bind(TOKENS.redisUrl).toConstantValue(options.redisUrl);
+  container.bind(TOKENS.registry).toConstantValue(registry);
+  container.bind(TOKENS.workerName).toConstantValue(options.workerName ?? `${hostname()}:${process.pid}`);
+  container.bind(TOKENS.keys).toConstantValue(new Keys(config.redis.prefix ?? 'rsr'));
+  container.bind(TOKENS.redis).toDynamicValue(() => new Redis(options.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false }));
+
+  let world = options.overrides?.world;
+  if (!options.overrides?.cloud || !options.overrides?.fencing) {
+    const sim = createSimCloud({ ...config.cloud.sim, clock, log, world });
+    world = sim.world;
+    container.bind(CLOUD_DRIVER).toConstantValue(options.overrides?.cloud ?? sim.cloud);
+    container.bind(FENCING_DRIVER).toConstantValue(options.overrides?.fencing ?? sim.fencing);
+  } else {
+    container.bind(CLOUD_DRIVER).toConstantValue(options.overrides.cloud);
+    container.bind(FENCING_DRIVER).toConstantValue(options.overrides.fencing);
+  }
+  if (world) container.bind(TOKENS.simWorld).toConstantValue(world);
+  container.bind(NOTIFIER).toDynamicValue(() => options.overrides?.notifier ?? new FanoutNotifier(config.notifiers.map((n) =>
+    n.type === 'log' ? new LogNotifier(log) : new WebhookNotifier({ url: n.url, headers: n.headers, timeoutMs: n.timeoutMs }))));
+
+  container.bind(AuditLog).toDynamicValue((ctx) => new AuditLog(ctx.get(TOKENS.redis), ctx.get(TOKENS.keys)));
+  container.bind(RecoveryStore).toDynamicValue((ctx) => new RecoveryStore(ctx.get(TOKENS.redis), ctx.get(TOKENS.keys)));
+  container.bind(IncidentStore).toDynamicValue((ctx) => new IncidentStore(ctx.get(TOKENS.redis), ctx.get(TOKENS.keys)));
+  container.bind(RecoveryQueue).toDynamicValue((ctx) => new RecoveryQueue(options.redisUrl, ctx.get(TOKENS.keys), {
+    lockDurationMs: config.worker.lockDurationMs,
+    stalledIntervalMs: config.worker.stalledIntervalMs,
+    maxStalledCount: config.worker.maxStalledCount,
+    attempts: config.retry.attempts,
+    backoffMs: config.retry.backoffMs,
+  }, log));
+  container.bind(Engine).toDynamicValue((ctx) => new Engine({
+    redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys), incidents: ctx.get(IncidentStore), store: ctx.get(RecoveryStore),
+    queue: ctx.get(RecoveryQueue), audit: ctx.get(AuditLog), registry, clock, log,
+    settings: { workflows: config.workflows, params: config.params, paramsByKind: config.paramsByKind, dedupeWindowSeconds: config.incidents.dedupeWindowSeconds },
+  }));
+  container.bind(RecoveryRunner).toDynamicValue((ctx) => new RecoveryRunner({
+    redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys), store: ctx.get(RecoveryStore), incidents: ctx.get(IncidentStore),
+    queue: ctx.get(RecoveryQueue), audit: ctx.get(AuditLog), registry, clock, log: log.child({ worker: ctx.get<string>(TOKENS.workerName) }),
+    drivers: { cloud: ctx.get(CLOUD_DRIVER), fencing: ctx.get(FENCING_DRIVER), notifier: ctx.get(NOTIFIER) },
+    worker: ctx.get(TOKENS.workerName), dedupeWindowSeconds: config.incidents.dedupeWindowSeconds,
+  }));
+  container.bind(RecoveryWorker).toDynamicValue((ctx) => new RecoveryWorker(ctx.get(RecoveryQueue), ctx.get(RecoveryRunner), log, ctx.get(TOKENS.workerName)));
+
+  const redis = container.get<Redis>(TOKENS.redis);
+  let worker: RecoveryWorker | undefined;
+  return {
+    container,
+    engine: container.get(Engine),
+    registry,
+    loadReport,
+    world,
+    redis,
+    worker: () => (worker ??= container.get(RecoveryWorker)),
+    async close(closeOptions = {}) {
+      if (worker) await worker.close(closeOptions);
+      await container.get(RecoveryQueue).close(Boolean(closeOptions.abrupt));
+      redis.disconnect();
+      if (!options.overrides?.world) world?.dispose();
+    },
+  };
+}

@@ -1,0 +1,147 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Clock, FailureKind, Incident, Recovery } from '../domain';
+import { decodeOrThrow, FailureEvent, isoNow, nonRetryable, subjectOf } from '../domain';
+import type { ChildResult } from '../plugins/api';
+import type { Registry } from '../plugins/registry';
+import type { AuditLog } from './audit-log';
+import { newIncidentId, rootRecoveryId } from './ids';
+import type { IncidentStore } from './incident-store';
+import type { Keys } from './keys';
+import type { RecoveryQueue } from './recovery-queue';
+import type { RecoveryStore } from './recovery-store';
+
+export interface EngineSettings {
+  /** Event kind → workflow, until the policy engine decides per host and VM. */
+  readonly workflows: Readonly<Record<FailureKind, string>>;
+  /** Parameters every recovery gets (poll interval, timeouts, fallbacks); per-kind overrides below. */
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly paramsByKind: Readonly<Partial<Record<FailureKind, Record<string, unknown>>>>;
+  readonly dedupeWindowSeconds: number;
+}
+
+export interface EngineDeps {
+  readonly redis: Redis;
+  readonly keys: Keys;
+  readonly incidents: IncidentStore;
+  readonly store: RecoveryStore;
+  readonly queue: RecoveryQueue;
+  readonly audit: AuditLog;
+  readonly registry: Registry;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly settings: EngineSettings;
+}
+
+export interface ReportResult {
+  readonly incident: Incident;
+  /** False when the event joined an incident already holding its subject. */
+  readonly created: boolean;
+}
+
+/**
+ * The engine's front door: failure events in, incidents and recoveries out. Everything here is safe to call
+ * from any number of processes at once; the atomic pieces live in the stores' scripts.
+ */
+export class Engine {
+  constructor(private readonly deps: EngineDeps) {}
+
+  async report(raw: unknown): Promise<ReportResult> {
+    const { incidents, store, queue, audit, clock, redis, registry, settings, log } = this.deps;
+    const event = decodeOrThrow(FailureEvent, raw, 'failure event');
+    const now = clock.now();
+    const workflow = settings.workflows[event.kind];
+    registry.workflow(workflow); // unknown workflow ⇒ refuse before anything is written
+    const id = newIncidentId(now);
+    const recoveryId = rootRecoveryId(id);
+    const candidate: Incident = {
+      id, kind: event.kind, subject: subjectOf(event), host: event.host, status: 'open', openedAt: isoNow(now),
+      event: { ...event, observedAt: event.observedAt ?? isoNow(now) }, duplicates: 0 as Incident['duplicates'], workflow, recoveryId,
+      ...(event.instance ? { instance: event.instance } : {}),
+    };
+    const opened = await incidents.open(candidate, now);
+    if (!opened.created) {
+      const duplicates = await incidents.countDuplicate(opened.id);
+      await audit.write({
+        at: isoNow(now), type: 'incident', incidentId: opened.id,
+        message: `duplicate ${event.kind} event for ${candidate.subject} from ${event.source ?? 'unknown'} joined the incident (${duplicates} so far)`,
+        details: { event },
+      });
+      log.info({ incident: opened.id, subject: candidate.subject }, `duplicate ${event.kind} for ${candidate.subject} joined incident ${opened.id}`);
+      const existing = await incidents.get(opened.id);
+      if (!existing) throw nonRetryable('RSR_INCIDENT_NOT_FOUND', `incident ${opened.id} holds ${candidate.subject} but is missing`);
+      return { incident: existing, created: false };
+    }
+    const recovery: Recovery = {
+      id: recoveryId, incidentId: id, workflow, status: 'queued', createdAt: isoNow(now), updatedAt: isoNow(now),
+      attempts: 0 as Recovery['attempts'],
+      subject: { host: event.host, ...(event.instance ? { instance: event.instance } : {}) },
+      params: { ...settings.params, ...(settings.paramsByKind[event.kind] ?? {}) },
+    };
+    const multi = redis.multi();
+    store.create(multi, recovery, now);
+    audit.append(multi, {
+      at: isoNow(now), type: 'incident', incidentId: id, recoveryId, workflow,
+      message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}`,
+      details: { event },
+    });
+    await multi.exec();
+    await queue.enqueueRun(recoveryId);
+    log.info({ incident: id, recovery: recoveryId, workflow }, `incident ${id} opened: ${event.kind} ${candidate.subject} → ${workflow}`);
+    return { incident: candidate, created: true };
+  }
+
+  /** Wakes a parked recovery with an operator's decision. */
+  async decide(recoveryId: string, decision: 'approve' | 'deny' | 'resolve', by: string, comment?: string): Promise<void> {
+    const recovery = await this.recovery(recoveryId);
+    const n = await this.deps.redis.incr(`${this.deps.keys.recovery(recoveryId)}:decisions`);
+    await this.deps.audit.write({
+      at: isoNow(this.deps.clock.now()), type: 'decision', incidentId: recovery.incidentId, recoveryId,
+      message: `operator ${by} decided: ${decision}${comment ? ` (${comment})` : ''}`,
+    });
+    await this.deps.queue.enqueueWake(recoveryId, `decision-${n}`, { type: 'operator.decision', decision, by, ...(comment ? { comment } : {}) });
+  }
+
+  async recovery(id: string): Promise<Recovery> {
+    const recovery = await this.deps.store.get(id);
+    if (!recovery) throw nonRetryable('RSR_RECOVERY_NOT_FOUND', `no recovery ${id}`);
+    return recovery;
+  }
+
+  async incident(id: string): Promise<Incident> {
+    const incident = await this.deps.incidents.get(id);
+    if (!incident) throw nonRetryable('RSR_INCIDENT_NOT_FOUND', `no incident ${id}`);
+    return incident;
+  }
+
+  async children(recoveryId: string): Promise<Recovery[]> {
+    const ids = Object.values(await this.deps.redis.hgetall(this.deps.keys.children(recoveryId)));
+    const rows = await Promise.all(ids.map((id) => this.deps.store.get(id)));
+    return rows.filter((r): r is Recovery => r !== undefined);
+  }
+
+  async childResults(recoveryId: string): Promise<ChildResult[]> {
+    const raw = await this.deps.redis.hgetall(this.deps.keys.childResults(recoveryId));
+    return Object.values(raw).map((entry) => JSON.parse(entry) as ChildResult);
+  }
+
+  audit(id: string) {
+    return this.deps.audit.read(id);
+  }
+
+  listIncidents(options?: { offset?: number; limit?: number }) {
+    return this.deps.incidents.list(options);
+  }
+
+  /** Resolves when the incident is closed (resolved or escalated); for the demo, the CLI and tests. */
+  async waitForIncident(id: string, options: { timeoutMs: number; pollMs?: number; onPoll?: (incident: Incident) => void }): Promise<Incident> {
+    const deadline = Date.now() + options.timeoutMs;
+    for (;;) {
+      const incident = await this.incident(id);
+      options.onPoll?.(incident);
+      if (incident.status !== 'open') return incident;
+      if (Date.now() > deadline) throw nonRetryable('RSR_INTERNAL', `incident ${id} still open after ${options.timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 100));
+    }
+  }
+}

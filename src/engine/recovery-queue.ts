@@ -1,0 +1,106 @@
+import Bull from 'bull';
+import type { Logger } from 'pino';
+import { ResurrectError, toResurrectError } from '../domain';
+import type { Keys } from './keys';
+
+/**
+ * A recovery job either runs a recovery's machine (`run`) or wakes a parked one with an outside event
+ * (`wake`). The job id is derived from the recovery (and the event's key), so a repeated enqueue is a no-op.
+ */
+export type JobData =
+  | { readonly kind: 'run'; readonly recoveryId: string }
+  | { readonly kind: 'wake'; readonly recoveryId: string; readonly event: { readonly type: string; readonly [k: string]: unknown } };
+
+export interface JobResult {
+  readonly recoveryId: string;
+  readonly status: string;
+  readonly outcome?: string;
+}
+
+/**
+ * Crash recovery rides on bull's lock and stall check. A worker renews its job lock every lockDuration/2;
+ * a SIGKILLed worker stops renewing, and within lockDuration + stalledInterval another worker moves the job
+ * back to wait and resumes it from the persisted snapshot. Shorter means faster resumption but more Redis
+ * traffic and a risk of a false stall when a worker's event loop is blocked for longer than lockDuration.
+ */
+export interface QueueSettings {
+  readonly lockDurationMs: number;
+  readonly stalledIntervalMs: number;
+  /** Stalls tolerated before bull gives a job up; recoveries resume, so we allow several. */
+  readonly maxStalledCount: number;
+  readonly attempts: number;
+  readonly backoffMs: number;
+}
+
+export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
+  lockDurationMs: 10_000,
+  stalledIntervalMs: 5_000,
+  maxStalledCount: 5,
+  attempts: 5,
+  backoffMs: 2_000,
+};
+
+/** Wake jobs may find their recovery still running (it has not parked yet): retry them often and long. */
+const WAKE_ATTEMPTS = 60;
+const WAKE_BACKOFF_MS = 500;
+
+export const QUEUE_NAME = 'recoveries';
+
+export class RecoveryQueue {
+  readonly queue: Bull.Queue<JobData>;
+
+  constructor(redisUrl: string, keys: Keys, readonly settings: QueueSettings, private readonly log: Logger) {
+    this.queue = new Bull<JobData>(QUEUE_NAME, redisUrl, {
+      prefix: keys.bullPrefix,
+      settings: {
+        lockDuration: settings.lockDurationMs,
+        lockRenewTime: Math.floor(settings.lockDurationMs / 2),
+        stalledInterval: settings.stalledIntervalMs,
+        maxStalledCount: settings.maxStalledCount,
+      },
+      defaultJobOptions: {
+        removeOnComplete: { age: 24 * 3600, count: 10_000 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      },
+    });
+    this.queue.on('error', (err) => this.log.error({ err }, 'recovery queue error'));
+  }
+
+  async enqueueRun(recoveryId: string, options: { priority?: number; attempts?: number; backoffMs?: number } = {}): Promise<void> {
+    await this.queue.add({ kind: 'run', recoveryId }, {
+      jobId: recoveryId,
+      priority: options.priority,
+      attempts: options.attempts ?? this.settings.attempts,
+      backoff: { type: 'exponential', delay: options.backoffMs ?? this.settings.backoffMs },
+    });
+  }
+
+  /** `key` makes the wake idempotent: the same key never wakes twice. */
+  async enqueueWake(recoveryId: string, key: string, event: { type: string; [k: string]: unknown }): Promise<void> {
+    await this.queue.add({ kind: 'wake', recoveryId, event }, {
+      jobId: `${recoveryId}:wake:${key}`,
+      attempts: WAKE_ATTEMPTS,
+      backoff: { type: 'fixed', delay: WAKE_BACKOFF_MS },
+    });
+  }
+
+  /**
+   * Runs `handler` for each job. The bridge between our errors and bull's retries lives here and only here:
+   * a non-retryable error discards the job (bull 4 has no UnrecoverableError) before it is rethrown.
+   */
+  process(concurrency: number, handler: (job: Bull.Job<JobData>) => Promise<JobResult>): void {
+    void this.queue.process(concurrency, async (job) => {
+      try {
+        return await handler(job);
+      } catch (err) {
+        const error = toResurrectError(err);
+        if (!error.retryable) await job.discard();
+        throw error instanceof ResurrectError ? error : err;
+      }
+    });
+  }
+
+  async close(doNotWaitJobs = false): Promise<void> {
+    await this.queue.close(doNotWaitJobs);
+  }
+}

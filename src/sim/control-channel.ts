@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { FailureEvent, FailureKind } from '../domain';
+import { nonRetryable, toResurrectError } from '../domain';
+import type { SimFailMode, SimWorld } from '../drivers/cloud/sim/world';
+
+/**
+ * `resurrect sim …` in a second terminal talks to the simulated cloud inside `resurrect start` through Redis:
+ * a command on a pub/sub channel, the answer on a list the caller blocks on. No extra port to open or find.
+ */
+export type SimCommand =
+  | { readonly op: 'fail'; readonly target: string; readonly mode: SimFailMode; readonly emit: boolean }
+  | { readonly op: 'recover'; readonly host: string }
+  | { readonly op: 'fault'; readonly spec: unknown }
+  | { readonly op: 'status' };
+
+export interface SimReply {
+  readonly ok: boolean;
+  readonly result?: unknown;
+  readonly error?: string;
+}
+
+const channel = (prefix: string) => `${prefix}:sim:control`;
+const replyKey = (prefix: string, id: string) => `${prefix}:sim:reply:${id}`;
+
+/** The failure kind a host monitor would report for each simulated failure mode. */
+export const EVENT_FOR_MODE: Readonly<Record<SimFailMode, FailureKind>> = {
+  power: 'host-down',
+  network: 'host-down',
+  service: 'service-down',
+  degraded: 'host-degraded',
+  vm: 'instance-down',
+};
+
+/** Applies a command to the world; a `fail` also reports the failure event, as a host monitor would. */
+export async function applySimCommand(world: SimWorld, command: SimCommand, report: (event: FailureEvent) => Promise<unknown>): Promise<unknown> {
+  switch (command.op) {
+    case 'fail': {
+      const failed = world.fail(command.target, command.mode);
+      const reports: unknown[] = [];
+      if (command.emit) {
+        const kind = EVENT_FOR_MODE[command.mode];
+        const subjects = kind === 'instance-down' ? failed.instances.map((instance) => ({ host: failed.host, instance })) : [{ host: failed.host }];
+        for (const subject of subjects) {
+          reports.push(await report({ kind, source: 'sim-monitor', ...subject } as FailureEvent));
+        }
+      }
+      return { failed, reports };
+    }
+    case 'recover':
+      world.recoverHost(command.host);
+      return { recovered: command.host };
+    case 'fault':
+      return { fault: world.injectFault(command.spec) };
+    case 'status':
+      return world.snapshot();
+  }
+}
+
+/** Serves commands for the world inside this process until the returned function is called. */
+export async function serveSimControl(options: {
+  subscriber: Redis; publisher: Redis; prefix: string; world: SimWorld; log: Logger; report: (event: FailureEvent) => Promise<unknown>;
+}): Promise<() => Promise<void>> {
+  const { subscriber, publisher, prefix, world, log, report } = options;
+  await subscriber.subscribe(channel(prefix));
+  subscriber.on('message', (_channel, message) => {
+    void (async () => {
+      let id = '';
+      let reply: SimReply;
+      try {
+        const parsed = JSON.parse(message) as { id: string; command: SimCommand };
+        id = parsed.id;
+        reply = { ok: true, result: await applySimCommand(world, parsed.command, report) };
+      } catch (err) {
+        reply = { ok: false, error: toResurrectError(err).message };
+        log.warn({ err: reply.error }, 'simulator command refused');
+      }
+      if (id) await publisher.multi().rpush(replyKey(prefix, id), JSON.stringify(reply)).expire(replyKey(prefix, id), 60).exec();
+    })();
+  });
+  return async () => {
+    await subscriber.unsubscribe(channel(prefix));
+  };
+}
+
+/** Sends a command to the running engine's simulator and waits for its answer. */
+export async function sendSimCommand(redis: Redis, prefix: string, command: SimCommand, timeoutSeconds = 10): Promise<unknown> {
+  const id = randomUUID();
+  const listeners = await redis.publish(channel(prefix), JSON.stringify({ id, command }));
+  if (listeners === 0) {
+    throw nonRetryable('RSR_DRIVER_UNAVAILABLE', 'no running Resurrect with a simulated cloud is listening: start one with `npm start`');
+  }
+  const answer = await redis.blpop(replyKey(prefix, id), timeoutSeconds);
+  if (!answer) throw nonRetryable('RSR_DRIVER_TIMEOUT', `the simulator did not answer within ${timeoutSeconds} s`);
+  const reply = JSON.parse(answer[1]) as SimReply;
+  if (!reply.ok) throw nonRetryable('RSR_INPUT_INVALID', reply.error ?? 'the simulator refused the command');
+  return reply.result;
+}

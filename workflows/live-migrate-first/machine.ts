@@ -1,0 +1,183 @@
+/**
+ * live-migrate-first — the host still runs its instances (degraded hardware, or nova-compute died): move them
+ * away while they live; nothing is rebuilt unless the fallback allows it.
+ *
+ *   disabling ──▶ awaitingService ──up──▶ listing ──▶ migrating ──▶ awaitingMigrations (waiting) ──▶ summarizing
+ *                    │ never came back                   │ none                                      │ all moved ─▶ recovered
+ *                    ▼                                   ▼                                           ▼ some failed
+ *                 choosingFallback ◀──────────────────────────────────────────────────────────────────┘
+ *                    │ fallback = fence-then-evacuate           │ otherwise (default: stop and escalate)
+ *                    ▼                                          ▼
+ *   fencing ▶ verifying ▶ isolating ▶ listingRemaining ▶ evacuating ▶ awaitingEvacuations ▶ summarizingEvacuations
+ *                                                               escalating ▶ escalated / partial
+ *
+ * Parameters: `fallback` (`escalate` | `fence-then-evacuate`, default escalate). Fencing a host whose guests
+ * still run is drastic; the policy decides where it is allowed.
+ */
+import { assign, setup } from 'xstate';
+import type { RecoveryInput, RecoveryOutput } from '../../src/plugins/api';
+import { WAITING_TAG, stepActor } from '../../src/plugins/api';
+import type { ChildSummary } from '../shared/machine-kit';
+import { describeFailures, errorInfo, hostOf, param } from '../shared/machine-kit';
+
+interface Context {
+  readonly input: RecoveryInput;
+  instances: { id: string }[];
+  fence?: { level: number; devices: string[]; heartbeatBefore: string; fencedAt: number };
+  migrations?: ChildSummary;
+  evacuations?: ChildSummary;
+  reason?: string;
+  outcome?: RecoveryOutput['outcome'];
+}
+
+type FanOut = { host: string; workflow: string; instances: { id: string }[]; keyPrefix: string };
+
+export const liveMigrateFirstMachine = setup({
+  types: { context: {} as Context, input: {} as RecoveryInput, output: {} as RecoveryOutput },
+  actors: {
+    isolateComputeService: stepActor<{ host: string; reason: string; forceDown: boolean }, unknown>('isolateComputeService'),
+    awaitComputeService: stepActor<{ host: string }, unknown>('awaitComputeService'),
+    listInstances: stepActor<{ host: string }, { id: string }[]>('listInstances'),
+    spawnRecoveries: stepActor<FanOut, { count: number }>('spawnRecoveries'),
+    summarizeChildren: stepActor<{ keyPrefix: string }, ChildSummary>('summarizeChildren'),
+    fenceHost: stepActor<{ host: string }, { level: number; devices: string[]; heartbeatBefore: string; fencedAt: number }>('fenceHost'),
+    verifyFenced: stepActor<object, unknown>('verifyFenced'),
+    notify: stepActor<{ severity: string; topic: string; summary: string }, unknown>('notify'),
+  },
+  actions: {
+    failWith: assign(({ event }, prefix: string) => ({ reason: `${prefix}: ${errorInfo((event as { error?: unknown }).error).message}` })),
+  },
+  guards: {
+    mayFence: ({ context }) => param<string>(context.input, 'fallback', 'escalate') === 'fence-then-evacuate',
+  },
+}).createMachine({
+  id: 'live-migrate-first',
+  initial: 'disabling',
+  context: ({ input }) => ({ input, instances: [] }),
+  states: {
+    disabling: {
+      invoke: {
+        src: 'isolateComputeService',
+        input: ({ context }) => ({ host: hostOf(context.input), forceDown: false, reason: `resurrect: draining for incident ${context.input.incidentId}` }),
+        onDone: 'awaitingService',
+        onError: { target: 'choosingFallback', actions: { type: 'failWith', params: 'could not disable the compute service' } },
+      },
+    },
+    awaitingService: {
+      invoke: {
+        src: 'awaitComputeService',
+        input: ({ context }) => ({ host: hostOf(context.input) }),
+        onDone: 'listing',
+        onError: { target: 'choosingFallback', actions: { type: 'failWith', params: 'live migration impossible' } },
+      },
+    },
+    listing: {
+      invoke: {
+        src: 'listInstances',
+        input: ({ context }) => ({ host: hostOf(context.input) }),
+        onDone: { target: 'migrating', actions: assign({ instances: ({ event }) => event.output.map((i) => ({ id: i.id })) }) },
+        onError: { target: 'choosingFallback', actions: { type: 'failWith', params: 'could not list instances' } },
+      },
+    },
+    migrating: {
+      invoke: {
+        src: 'spawnRecoveries',
+        input: ({ context }) => ({ host: hostOf(context.input), workflow: 'live-migrate-instance', instances: context.instances, keyPrefix: 'lm-' }),
+        onDone: [{ guard: ({ event }) => event.output.count === 0, target: 'summarizing' }, { target: 'awaitingMigrations' }],
+        onError: { target: 'choosingFallback', actions: { type: 'failWith', params: 'could not start the migrations' } },
+      },
+    },
+    awaitingMigrations: { tags: [WAITING_TAG], on: { 'children.done': 'summarizing' } },
+    summarizing: {
+      invoke: {
+        src: 'summarizeChildren',
+        input: () => ({ keyPrefix: 'lm-' }),
+        onDone: [
+          { guard: ({ event }) => event.output.outcome === 'recovered', target: 'recovered', actions: assign({ migrations: ({ event }) => event.output }) },
+          {
+            target: 'choosingFallback',
+            actions: assign({ migrations: ({ event }) => event.output, reason: ({ event }) => `live migration failed for ${describeFailures(event.output)}` }),
+          },
+        ],
+        onError: { target: 'choosingFallback', actions: { type: 'failWith', params: 'could not read the migrations' } },
+      },
+    },
+    choosingFallback: {
+      always: [{ guard: 'mayFence', target: 'fencing' }, { target: 'escalating' }],
+    },
+    fencing: {
+      invoke: {
+        src: 'fenceHost',
+        input: ({ context }) => ({ host: hostOf(context.input) }),
+        onDone: { target: 'verifying', actions: assign({ fence: ({ event }) => event.output }) },
+        onError: { target: 'escalating', actions: { type: 'failWith', params: 'fallback fencing failed, no instance evacuated' } },
+      },
+    },
+    verifying: {
+      invoke: {
+        src: 'verifyFenced',
+        input: ({ context }) => ({ host: hostOf(context.input), ...context.fence }),
+        onDone: 'isolating',
+        onError: { target: 'escalating', actions: { type: 'failWith', params: 'fallback fencing not confirmed, no instance evacuated' } },
+      },
+    },
+    isolating: {
+      invoke: {
+        src: 'isolateComputeService',
+        input: ({ context }) => ({ host: hostOf(context.input), forceDown: true, reason: `resurrect: fenced for incident ${context.input.incidentId}` }),
+        onDone: 'listingRemaining',
+        onError: { target: 'escalating', actions: { type: 'failWith', params: 'could not isolate the compute service' } },
+      },
+    },
+    listingRemaining: {
+      invoke: {
+        src: 'listInstances',
+        input: ({ context }) => ({ host: hostOf(context.input) }),
+        onDone: { target: 'evacuating', actions: assign({ instances: ({ event }) => event.output.map((i) => ({ id: i.id })) }) },
+        onError: { target: 'escalating', actions: { type: 'failWith', params: 'could not list instances' } },
+      },
+    },
+    evacuating: {
+      invoke: {
+        src: 'spawnRecoveries',
+        input: ({ context }) => ({ host: hostOf(context.input), workflow: 'evacuate-instance', instances: context.instances, keyPrefix: 'evac-' }),
+        onDone: [{ guard: ({ event }) => event.output.count === 0, target: 'summarizingEvacuations' }, { target: 'awaitingEvacuations' }],
+        onError: { target: 'escalating', actions: { type: 'failWith', params: 'could not start the evacuations' } },
+      },
+    },
+    awaitingEvacuations: { tags: [WAITING_TAG], on: { 'children.done': 'summarizingEvacuations' } },
+    summarizingEvacuations: {
+      invoke: {
+        src: 'summarizeChildren',
+        input: () => ({ keyPrefix: 'evac-' }),
+        onDone: [
+          { guard: ({ event }) => event.output.outcome === 'recovered', target: 'recovered', actions: assign({ evacuations: ({ event }) => event.output }) },
+          {
+            target: 'escalating',
+            actions: assign({ evacuations: ({ event }) => event.output, reason: ({ event }) => `fallback evacuation incomplete: ${describeFailures(event.output)}` }),
+          },
+        ],
+        onError: { target: 'escalating', actions: { type: 'failWith', params: 'could not read the evacuations' } },
+      },
+    },
+    escalating: {
+      invoke: {
+        src: 'notify',
+        input: ({ context }) => ({ severity: 'critical', topic: 'incident.escalated', summary: `${hostOf(context.input)}: ${context.reason}` }),
+        onDone: 'escalated',
+        onError: 'escalated',
+      },
+    },
+    recovered: { type: 'final', entry: assign({ outcome: 'recovered' as const }) },
+    escalated: {
+      type: 'final',
+      // Some instances did move: say so rather than calling the whole host a failure.
+      entry: assign({ outcome: ({ context }) => ((context.migrations?.recovered ?? 0) + (context.evacuations?.recovered ?? 0) > 0 ? 'partial' as const : 'escalated' as const) }),
+    },
+  },
+  output: ({ context }) => ({
+    outcome: context.outcome ?? 'failed',
+    ...(context.reason ? { reason: context.reason } : {}),
+    result: { host: hostOf(context.input), migrations: context.migrations ?? null, evacuations: context.evacuations ?? null, fence: context.fence ?? null },
+  }),
+});

@@ -1,0 +1,375 @@
+import type { ComputeService, Host, Instance, InstanceStatus, Migration } from '../../../domain';
+import { nonRetryable, retryable } from '../../../domain';
+import type { ActionAccepted } from '../port';
+import type { WorldCore } from './core';
+import { fits, pickHost } from './scheduler';
+import { heartbeating, hostView, instanceView, migrationView, serviceView, type PendingAction, type SimHostRecord, type SimInstanceRecord, type SimMigrationRecord } from './state';
+
+/** Evacuation splits into "claimed and host switched" (pre-migrating) and "spawned" (done) at this fraction. */
+const EVACUATE_SWITCH_AT = 0.25;
+const EVACUABLE_STATES: readonly InstanceStatus[] = ['ACTIVE', 'SHUTOFF', 'ERROR'];
+
+/**
+ * The compute API of the simulated cloud: the checks, in Nova's order, with Nova's answers, and the
+ * asynchronous work that follows an accepted action. Every method goes through the world's call pipeline
+ * (latency, concurrency, api-error faults, counters).
+ */
+export class SimNova {
+  constructor(private readonly core: WorldCore) {
+    core.onComputeStarted = (h) => this.computeStarted(h);
+  }
+
+  listHosts(signal?: AbortSignal): Promise<Host[]> {
+    return this.core.call('listHosts', undefined, signal, () =>
+      [...this.core.hosts.values()].sort(byName).map((h) => hostView(h, this.core.usage(h.name))),
+    );
+  }
+
+  getService(host: string, signal?: AbortSignal): Promise<ComputeService> {
+    return this.core.call('getService', host, signal, () => this.service(this.core.host(host)));
+  }
+
+  setServiceForcedDown(host: string, forcedDown: boolean, signal?: AbortSignal): Promise<ComputeService> {
+    return this.core.call('setServiceForcedDown', host, signal, () => {
+      const h = this.core.host(host);
+      const uncleaned = this.core.migrations.some((m) => m.type === 'evacuation' && m.source === host && m.status === 'done');
+      if (!forcedDown && h.forcedDown && uncleaned) {
+        // Nova (Xena+) keeps the service down until the restarted nova-compute destroyed the evacuated guests.
+        throw retryable('RSR_CLOUD_CONFLICT', `Cannot unset forced_down on ${host} while evacuations from it are not cleaned up (migrations still 'done').`, {
+          details: { host, httpStatus: 400 },
+        });
+      }
+      if (h.forcedDown !== forcedDown) {
+        h.forcedDown = forcedDown;
+        this.core.record({ type: 'service', host, message: `${host} forced_down=${forcedDown}` });
+      }
+      return this.service(h);
+    });
+  }
+
+  setServiceEnabled(host: string, enabled: boolean, reason?: string, signal?: AbortSignal): Promise<ComputeService> {
+    return this.core.call('setServiceEnabled', host, signal, () => {
+      const h = this.core.host(host);
+      h.status = enabled ? 'enabled' : 'disabled';
+      // Enabling clears the reason, as Nova does; a reason sent with "enable" is dropped rather than refused.
+      if (enabled || reason === undefined) delete h.disabledReason;
+      else h.disabledReason = reason;
+      this.core.record({ type: 'service', host, message: `${host} ${h.status}${reason && !enabled ? ` (${reason})` : ''}` });
+      return this.service(h);
+    });
+  }
+
+  listInstances(host: string, signal?: AbortSignal): Promise<Instance[]> {
+    return this.core.call('listInstances', host, signal, () => {
+      this.core.host(host);
+      return [...this.core.instances.values()].filter((i) => i.host === host).sort(byName).map(instanceView);
+    });
+  }
+
+  getInstance(id: string, signal?: AbortSignal): Promise<Instance> {
+    return this.core.call('getInstance', id, signal, () => instanceView(this.core.instance(id)));
+  }
+
+  imageExists(imageId: string, signal?: AbortSignal): Promise<boolean> {
+    return this.core.call('imageExists', imageId, signal, () => this.imageAvailable(imageId));
+  }
+
+  listMigrations(instanceId: string, signal?: AbortSignal): Promise<Migration[]> {
+    return this.core.call('listMigrations', instanceId, signal, () => {
+      this.core.instance(instanceId);
+      return this.core.migrations
+        .filter((m) => m.instance === instanceId)
+        .reverse() // appended in creation order: newest first
+        .map(migrationView);
+    });
+  }
+
+  evacuate(id: string, targetHost?: string, signal?: AbortSignal): Promise<ActionAccepted> {
+    return this.core.call('evacuate', id, signal, () => {
+      const i = this.core.instance(id);
+      if (targetHost !== undefined) this.checkTarget(i, targetHost);
+      if (!EVACUABLE_STATES.includes(i.status) || i.taskState !== null) {
+        throw conflict(`Cannot 'evacuate' instance ${id} while it is in ${describeState(i)}`, id);
+      }
+      const source = this.core.host(i.host);
+      if (this.core.serviceUp(source)) {
+        throw retryable('RSR_CLOUD_CONFLICT', `Compute service of ${source.name} is still in use.`, {
+          details: { instance: id, host: source.name, httpStatus: 400 },
+        });
+      }
+      const dest = this.place(i, targetHost);
+      const prior = i.status;
+      const migration = this.addMigration(i, 'evacuation', targetHost ?? null);
+      i.status = 'REBUILD';
+      i.taskState = 'rebuilding';
+      i.claimHost = dest;
+      this.core.touch(i);
+      this.core.record({ type: 'instance', instance: id, host: source.name, message: `evacuating ${i.name} from ${source.name} to ${dest}` });
+      const total = this.core.parts.latency.completionDelay('evacuate');
+      const first = Math.round(total * EVACUATE_SWITCH_AT);
+      this.core.schedule(first, `evacuate ${id}`, () => this.evacuateClaimed(i, migration, dest, prior, total - first));
+      return { requestId: this.core.requestId() };
+    });
+  }
+
+  liveMigrate(id: string, targetHost?: string, signal?: AbortSignal): Promise<ActionAccepted> {
+    return this.core.call('liveMigrate', id, signal, () => {
+      const i = this.core.instance(id);
+      if (targetHost !== undefined) this.checkTarget(i, targetHost);
+      if (i.status !== 'ACTIVE' || i.taskState !== null) {
+        throw conflict(`Cannot 'os-migrateLive' instance ${id} while it is in ${describeState(i)}`, id);
+      }
+      const source = this.core.host(i.host);
+      if (!this.core.serviceUp(source)) {
+        throw retryable('RSR_CLOUD_CONFLICT', `Compute service of ${source.name} is unavailable at this time.`, {
+          details: { instance: id, host: source.name, httpStatus: 409 },
+        });
+      }
+      const dest = this.place(i, targetHost);
+      const migration = this.addMigration(i, 'live-migration', dest);
+      i.status = 'MIGRATING';
+      i.taskState = 'migrating';
+      i.claimHost = dest;
+      this.core.touch(i);
+      this.core.record({ type: 'instance', instance: id, host: source.name, message: `live-migrating ${i.name} from ${source.name} to ${dest}` });
+      migration.status = 'running';
+      this.core.schedule(this.core.parts.latency.completionDelay('liveMigrate'), `live-migrate ${id}`, () => this.liveMigrateDone(i, migration, dest));
+      return { requestId: this.core.requestId() };
+    });
+  }
+
+  startInstance(id: string, signal?: AbortSignal): Promise<ActionAccepted> {
+    return this.core.call('startInstance', id, signal, () => {
+      const i = this.core.instance(id);
+      if (i.status !== 'SHUTOFF' || i.taskState !== null) throw conflict(`Cannot 'start' instance ${id} while it is in ${describeState(i)}`, id);
+      i.taskState = 'powering-on';
+      return this.dispatch(i, { kind: 'start' });
+    });
+  }
+
+  stopInstance(id: string, signal?: AbortSignal): Promise<ActionAccepted> {
+    return this.core.call('stopInstance', id, signal, () => {
+      const i = this.core.instance(id);
+      if ((i.status !== 'ACTIVE' && i.status !== 'ERROR') || i.taskState !== null) {
+        throw conflict(`Cannot 'stop' instance ${id} while it is in ${describeState(i)}`, id);
+      }
+      i.taskState = 'powering-off';
+      return this.dispatch(i, { kind: 'stop' });
+    });
+  }
+
+  rebootInstance(id: string, type: 'SOFT' | 'HARD', signal?: AbortSignal): Promise<ActionAccepted> {
+    return this.core.call('rebootInstance', id, signal, () => {
+      const i = this.core.instance(id);
+      const hard = type === 'HARD';
+      // A hard reboot may override a soft one in progress; a soft one needs an idle, active server.
+      const allowed = hard
+        ? ['ACTIVE', 'SHUTOFF', 'ERROR', 'REBOOT', 'HARD_REBOOT', 'PAUSED'].includes(i.status) && (i.taskState === null || i.taskState.startsWith('reboot'))
+        : i.status === 'ACTIVE' && i.taskState === null;
+      if (!allowed) throw conflict(`Cannot 'reboot' instance ${id} while it is in ${describeState(i)}`, id);
+      i.status = hard ? 'HARD_REBOOT' : 'REBOOT';
+      i.taskState = hard ? 'rebooting_hard' : 'rebooting';
+      return this.dispatch(i, { kind: 'reboot', hard });
+    });
+  }
+
+  imageAvailable(imageId: string): boolean {
+    return this.core.images.has(imageId) && !this.core.parts.faults.imageGone(imageId);
+  }
+
+  private service(h: SimHostRecord): ComputeService {
+    return serviceView(h, this.core.now(), this.core.parts.serviceDownTimeMs);
+  }
+
+  private checkTarget(i: SimInstanceRecord, target: string): void {
+    this.core.host(target);
+    if (target === i.host) {
+      throw nonRetryable('RSR_CLOUD_REJECTED', "The target host can't be the same one.", { details: { instance: i.id, host: target, httpStatus: 400 } });
+    }
+  }
+
+  /**
+   * Nova accepts the evacuation and fails it later (NoValidHost ⇒ instance ERROR, migration `error`). The
+   * sim refuses at once with RSR_NO_CAPACITY instead: the outcome for the engine is the same (this attempt
+   * cannot succeed now, retry later) and the instance is not left in ERROR for nothing.
+   */
+  private place(i: SimInstanceRecord, target: string | undefined): string {
+    const need = { vcpus: i.flavor.vcpus, ramMb: i.flavor.ramMb };
+    const candidates = this.core.candidates();
+    const dest =
+      target === undefined
+        ? pickHost(candidates, need, i.host)
+        : candidates.find((c) => c.name === target && fits(c, need))?.name;
+    if (dest === undefined) {
+      throw retryable('RSR_NO_CAPACITY', `No valid host was found for ${i.id} (${need.vcpus} vCPU, ${need.ramMb} MB)${target ? ` on ${target}` : ''}.`, {
+        details: { instance: i.id, source: i.host, ...(target ? { target } : {}), vcpus: need.vcpus, ramMb: need.ramMb },
+      });
+    }
+    return dest;
+  }
+
+  private addMigration(i: SimInstanceRecord, type: Migration['type'], dest: string | null): SimMigrationRecord {
+    const m: SimMigrationRecord = { id: this.core.nextMigrationId(), instance: i.id, type, source: i.host, dest, status: 'accepted', createdAt: this.core.now() };
+    this.core.migrations.push(m);
+    return m;
+  }
+
+  /**
+   * First half of an evacuation: the destination claimed and the instance now points at it. Injected
+   * failures and a missing image end it here, with the instance left on its source in ERROR: unlike Nova
+   * (where a spawn failure leaves it in ERROR on the destination, to be rebuilt there), a second evacuation
+   * then retries it, which is what the engine's retry path expects to exercise.
+   */
+  private evacuateClaimed(i: SimInstanceRecord, m: SimMigrationRecord, dest: string, prior: InstanceStatus, remainingMs: number): void {
+    const faults = this.core.parts.faults;
+    const imageMissing = !i.sharedStorage && i.image !== '' && !this.imageAvailable(i.image);
+    const injected = imageMissing ? undefined : faults.trip('evacuate-fails', i.id);
+    const destDown = !heartbeating(this.core.host(dest));
+    if (imageMissing || injected || destDown) {
+      const why = imageMissing ? `image ${i.image} not found` : injected ? `injected ${injected.id}` : `${dest} stopped answering`;
+      return this.failMove(i, m, 'error', `evacuation of ${i.name} failed: ${why}`);
+    }
+    const source = i.host;
+    const oldGuestRunning = i.guestRunning;
+    m.status = 'pre-migrating';
+    m.dest = dest;
+    i.host = dest;
+    delete i.claimHost;
+    i.guestRunning = false;
+    i.taskState = 'rebuild_spawning';
+    this.core.touch(i);
+    if (oldGuestRunning) {
+      // The old guest never died (a zombie host, a lying BMC): the evacuated copy is about to run beside it.
+      this.core.ghosts.push({ instance: i.id, host: source });
+    }
+    if (faults.neverActive(i.id)) return;
+    this.core.schedule(remainingMs, `evacuate ${i.id}`, () => {
+      if (!heartbeating(this.core.host(dest))) return; // the destination died mid-rebuild: stuck in REBUILD
+      const stopped = prior === 'SHUTOFF';
+      i.status = stopped ? 'SHUTOFF' : 'ACTIVE';
+      i.powerState = stopped ? 'SHUTDOWN' : 'RUNNING';
+      i.taskState = null;
+      i.guestRunning = !stopped;
+      this.core.touch(i);
+      m.status = 'done';
+      this.core.record({ type: 'migration', instance: i.id, host: dest, message: `${i.name} evacuated to ${dest}`, details: { migration: m.id } });
+      this.reportSplitBrain(i);
+    });
+  }
+
+  private liveMigrateDone(i: SimInstanceRecord, m: SimMigrationRecord, dest: string): void {
+    const faults = this.core.parts.faults;
+    if (faults.neverActive(i.id)) return;
+    const source = this.core.host(i.host);
+    const injected = faults.trip('live-migrate-fails', i.id);
+    if (injected || !heartbeating(source) || !heartbeating(this.core.host(dest))) {
+      // A failed live migration rolls back: the guest keeps running on its source.
+      const why = injected ? `injected ${injected.id}` : 'a compute stopped answering';
+      i.status = 'ACTIVE';
+      return this.failMove(i, m, 'failed', `live migration of ${i.name} failed: ${why}`);
+    }
+    i.host = dest;
+    delete i.claimHost;
+    i.status = 'ACTIVE';
+    i.taskState = null;
+    this.core.touch(i);
+    m.status = 'completed';
+    this.core.record({ type: 'migration', instance: i.id, host: dest, message: `${i.name} live-migrated to ${dest}`, details: { migration: m.id } });
+  }
+
+  private failMove(i: SimInstanceRecord, m: SimMigrationRecord, status: 'error' | 'failed', message: string): void {
+    if (status === 'error') i.status = 'ERROR';
+    i.taskState = null;
+    delete i.claimHost;
+    this.core.touch(i);
+    m.status = status;
+    this.core.record({ type: 'migration', instance: i.id, host: i.host, message, details: { migration: m.id } });
+  }
+
+  /**
+   * Stop/start/reboot are cast to the instance's compute without checking it is up: a dead compute leaves
+   * the task_state set forever (which then blocks evacuate with 409), as in Nova.
+   */
+  private dispatch(i: SimInstanceRecord, action: PendingAction): ActionAccepted {
+    this.core.touch(i);
+    const h = this.core.host(i.host);
+    if (heartbeating(h)) this.scheduleAction(i, action);
+    else {
+      i.hung = action;
+      this.core.record({ type: 'instance', instance: i.id, host: h.name, message: `${action.kind} of ${i.name} sent to unresponsive ${h.name}: hangs` });
+    }
+    return { requestId: this.core.requestId() };
+  }
+
+  private scheduleAction(i: SimInstanceRecord, action: PendingAction): void {
+    const kind = action.kind === 'reboot' ? (action.hard ? 'rebootHard' : 'rebootSoft') : action.kind;
+    this.core.schedule(this.core.parts.latency.completionDelay(kind), `${action.kind} ${i.id}`, () => this.finishAction(i, action));
+  }
+
+  private finishAction(i: SimInstanceRecord, action: PendingAction): void {
+    if (i.taskState === null) return; // overtaken (e.g. a hard reboot replaced this one)
+    if (!heartbeating(this.core.host(i.host))) {
+      i.hung = action;
+      return;
+    }
+    if (action.kind !== 'stop' && this.core.parts.faults.neverActive(i.id)) return;
+    const on = action.kind !== 'stop';
+    i.status = on ? 'ACTIVE' : 'SHUTOFF';
+    i.powerState = on ? 'RUNNING' : 'SHUTDOWN';
+    i.taskState = null;
+    i.guestRunning = on;
+    delete i.hung;
+    this.core.touch(i);
+    this.core.record({ type: 'instance', instance: i.id, host: i.host, message: `${i.name} ${on ? 'is running' : 'stopped'} (${action.kind})` });
+  }
+
+  /**
+   * nova-compute start-up: destroy guests that were evacuated away (their migrations become `completed`),
+   * sync power states of guests that died with the host, and run the actions that were cast while it was away.
+   */
+  private computeStarted(h: SimHostRecord): void {
+    const destroyed = this.core.ghosts.filter((g) => g.host === h.name);
+    this.core.ghosts = this.core.ghosts.filter((g) => g.host !== h.name);
+    for (const m of this.core.migrations) {
+      if (m.type === 'evacuation' && m.source === h.name && m.status === 'done') m.status = 'completed';
+    }
+    if (destroyed.length > 0) {
+      this.core.record({ type: 'host', host: h.name, message: `${h.name} destroyed ${destroyed.length} evacuated guest(s)`, details: { instances: destroyed.map((g) => g.instance) } });
+    }
+    for (const i of this.core.instances.values()) {
+      if (i.host !== h.name) continue;
+      if (i.hung) {
+        const action = i.hung;
+        delete i.hung;
+        this.scheduleAction(i, action);
+      } else if (i.taskState === null && !i.guestRunning && (i.status === 'ACTIVE' || i.powerState === 'RUNNING')) {
+        // resume_guests_state_on_host_boot is false by default: Nova records the guest as stopped.
+        i.status = 'SHUTOFF';
+        i.powerState = 'SHUTDOWN';
+        this.core.touch(i);
+      }
+    }
+  }
+
+  private reportSplitBrain(i: SimInstanceRecord): void {
+    const ghosts = this.core.ghosts.filter((g) => g.instance === i.id);
+    if (ghosts.length === 0 || !i.guestRunning) return;
+    this.core.record({
+      type: 'split-brain',
+      instance: i.id,
+      host: i.host,
+      message: `SPLIT BRAIN: ${i.name} runs on ${i.host} and still on ${ghosts.map((g) => g.host).join(', ')}`,
+      details: { hosts: [i.host, ...ghosts.map((g) => g.host)] },
+    });
+  }
+}
+
+function conflict(message: string, instance: string) {
+  return retryable('RSR_CLOUD_CONFLICT', message, { details: { instance, httpStatus: 409 } });
+}
+
+function describeState(i: SimInstanceRecord): string {
+  return i.taskState === null ? `vm_state ${i.status.toLowerCase()}` : `task_state ${i.taskState}`;
+}
+
+const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);

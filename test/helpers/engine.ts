@@ -1,0 +1,88 @@
+import type { ExecutionContext } from 'ava';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { buildApp } from '../../src/container';
+import type { App } from '../../src/container';
+import { DEFAULT_CONFIG } from '../../src/config/config';
+import type { Config } from '../../src/config/config';
+import type { Incident } from '../../src/domain';
+import { SimWorld } from '../../src/drivers/cloud/sim/world';
+import type { PluginDefinition } from '../../src/plugins/api';
+import type { RedisFixture } from './redis';
+
+/** Settings that make the engine fast on an instant simulated cloud, without changing what it does. */
+export function testConfig(prefix: string, overrides: Partial<Config> = {}): Config {
+  return {
+    ...DEFAULT_CONFIG,
+    redis: { prefix },
+    cloud: { driver: 'sim', sim: { seed: 7, timeScale: 0, inventory: 'demo' } },
+    params: { pollIntervalMs: 10, activeTimeoutSeconds: 5, serviceWaitSeconds: 0.3 },
+    worker: { embedded: true, concurrency: 8, lockDurationMs: 2_000, stalledIntervalMs: 1_000, maxStalledCount: 5 },
+    retry: { attempts: 4, backoffMs: 50 },
+    log: { level: 'warn' },
+    ...overrides,
+  };
+}
+
+export const testLog = (): Logger => pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+/**
+ * A small cloud whose numbers are easy to reason about: four hosts in one zone, three instances on
+ * compute-1 (shared storage, local storage with an image, boot from volume), one on compute-2.
+ */
+export function smallWorld(options: { seed?: number } = {}): SimWorld {
+  const world = new SimWorld({ seed: options.seed ?? 1, timeScale: 0 });
+  for (const name of ['compute-1', 'compute-2', 'compute-3', 'compute-4']) world.addHost({ name, zone: 'az-1', vcpus: 16, ramMb: 32_768 });
+  world.addImage('img-cirros');
+  const flavor = { name: 'm1.small', vcpus: 1, ramMb: 2048, extraSpecs: {} };
+  world.addInstance({ id: 'vm-a', host: 'compute-1', flavor, sharedStorage: true, image: 'img-cirros', metadata: { HA_Enabled: 'True' } });
+  world.addInstance({ id: 'vm-b', host: 'compute-1', flavor, sharedStorage: false, image: 'img-cirros' });
+  world.addInstance({ id: 'vm-c', host: 'compute-1', flavor, sharedStorage: false, image: '' });
+  world.addInstance({ id: 'vm-d', host: 'compute-2', flavor, sharedStorage: true, image: 'img-cirros' });
+  return world;
+}
+
+export interface EngineHarness {
+  readonly app: App;
+  readonly world: SimWorld;
+  /** Closes the app (and its worker) unless already closed. */
+  close(options?: { abrupt?: boolean }): Promise<void>;
+  waitClosed(incidentId: string, timeoutMs?: number): Promise<Incident>;
+  /** The audit messages of a recovery or incident, in order. */
+  trail(id: string): Promise<string[]>;
+}
+
+export async function startEngine(
+  redis: RedisFixture,
+  options: { world?: SimWorld; config?: Partial<Config>; plugins?: PluginDefinition[]; worker?: boolean; workerName?: string; prefix?: string } = {},
+): Promise<EngineHarness> {
+  const world = options.world ?? smallWorld();
+  const prefix = options.prefix ?? redis.newPrefix();
+  const app = await buildApp({
+    config: testConfig(prefix, options.config),
+    redisUrl: redis.url,
+    log: testLog(),
+    overrides: { world },
+    plugins: options.plugins,
+    workerName: options.workerName ?? 'test-worker',
+  });
+  if (options.worker !== false) app.worker().start(8);
+  let closed = false;
+  return {
+    app,
+    world,
+    async close(closeOptions) {
+      if (closed) return;
+      closed = true;
+      await app.close(closeOptions);
+    },
+    waitClosed: (incidentId, timeoutMs = 20_000) => app.engine.waitForIncident(incidentId, { timeoutMs, pollMs: 20 }),
+    async trail(id) {
+      return (await app.engine.audit(id)).map((row) => row.record.message);
+    },
+  };
+}
+
+export function registerTeardown(t: ExecutionContext, harness: EngineHarness): void {
+  t.teardown(() => harness.close());
+}

@@ -1,0 +1,132 @@
+import test from 'ava';
+import { useRedis } from '../../helpers/redis';
+import { smallWorld, startEngine } from '../../helpers/engine';
+
+const redis = useRedis(test);
+
+test('fence-then-evacuate: a dead host is fenced, then every instance is ACTIVE elsewhere, each evacuated once', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.failHost('compute-1', 'power');
+  const { incident, created } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1', source: 'test' });
+  t.true(created);
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.status, 'resolved');
+  t.is(closed.outcome, 'recovered');
+  for (const id of ['vm-a', 'vm-b', 'vm-c']) {
+    const vm = h.world.instanceState(id);
+    t.is(vm.status, 'ACTIVE', id);
+    t.not(vm.host, 'compute-1', id);
+    t.is(h.world.count('evacuate', id, 'accepted'), 1, `${id} evacuated exactly once`);
+  }
+  t.is(h.world.count('evacuate', 'vm-d'), 0, 'instances on healthy hosts are left alone');
+  t.is(h.world.hostState('compute-1').power, 'off');
+  t.true(h.world.hostState('compute-1').service.forcedDown);
+  t.is(h.world.hostState('compute-1').service.status, 'disabled');
+  t.deepEqual(h.world.splitBrains(), []);
+  const trail = await h.trail(incident.id);
+  const fenced = trail.findIndex((m) => m.startsWith('power-off of compute-1 confirmed'));
+  const firstEvacuate = trail.findIndex((m) => m.startsWith('evacuate '));
+  t.true(fenced >= 0 && firstEvacuate > fenced, 'fence confirmed before the first evacuation');
+});
+
+test('fence-then-evacuate: fencing fails at every level ⇒ zero evacuate calls, incident escalated with the reason', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.failHost('compute-1', 'network'); // isolated but alive: the dangerous case
+  h.world.injectFault({ kind: 'bmc-stuck-on', host: 'compute-1' });
+  h.world.injectFault({ kind: 'bmc-unreachable', host: 'compute-1', device: 'pdu' });
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.status, 'escalated');
+  t.is(closed.outcome, 'escalated');
+  t.regex(closed.reason ?? '', /fencing failed, no instance evacuated/);
+  t.is(h.world.count('evacuate'), 0);
+  t.false(h.world.hostState('compute-1').service.forcedDown, 'a host not confirmed off is not forced down either');
+  t.deepEqual(h.world.splitBrains(), []);
+  const trail = await h.trail(incident.id);
+  t.true(trail.some((m) => /fencing → escalating/.test(m)), trail.join('\n'));
+  t.true(trail.some((m) => /incident escalated: fencing failed/.test(m)));
+});
+
+test('fence-then-evacuate: a BMC that reports off while the host still runs ⇒ no evacuation, escalated', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.injectFault({ kind: 'bmc-lies-off', host: 'compute-1' });
+  // A monitor's false alarm: the host is fine, and the BMC claims to have switched it off.
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1', source: 'flaky-monitor' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'escalated');
+  t.regex(closed.reason ?? '', /fencing not confirmed.*still heartbeats/);
+  t.is(h.world.count('evacuate'), 0);
+  t.true(h.world.hostState('compute-1').running, 'the host really still runs');
+  t.deepEqual(h.world.splitBrains(), []);
+});
+
+test('fence-then-evacuate: evacuate fails twice then succeeds ⇒ recovered after three attempts, one successful evacuation', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.failHost('compute-1', 'power');
+  h.world.injectFault({ kind: 'evacuate-fails', instance: 'vm-a', times: 2 });
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered');
+  const child = (await h.app.engine.children(incident.recoveryId)).find((c) => c.subject.instance === 'vm-a');
+  t.truthy(child);
+  t.is(child?.attempts, 3);
+  const trail = await h.trail(child!.id);
+  t.is(trail.filter((m) => /^step evacuateInstance failed on attempt \d/.test(m)).length, 2, trail.join('\n'));
+  t.true(trail.includes('attempt 3 resumed at evacuating'), trail.join('\n'));
+  const migrations = h.world.snapshot().migrations.filter((m) => m.instance === 'vm-a' && m.type === 'evacuation');
+  t.deepEqual(migrations.map((m) => m.status).sort(), ['done', 'error', 'error']);
+  t.is(h.world.count('evacuate', 'vm-a', 'accepted'), 3);
+  t.is(h.world.count('evacuate', 'vm-b', 'accepted'), 1, 'the others are not held back or repeated');
+  t.is(h.world.instanceState('vm-a').status, 'ACTIVE');
+});
+
+test('fence-then-evacuate: an instance whose image is gone is reported, not skipped; the others recover', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.failHost('compute-1', 'power');
+  h.world.injectFault({ kind: 'image-gone', image: 'img-cirros' });
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'partial');
+  t.regex(closed.reason ?? '', /vm-b failed \(not evacuable: cannot rebuild vm-b: its image img-cirros no longer exists/);
+  t.is(h.world.count('evacuate', 'vm-b'), 0);
+  t.is(h.world.instanceState('vm-a').status, 'ACTIVE', 'shared storage keeps the disk: no image needed');
+  t.is(h.world.instanceState('vm-c').status, 'ACTIVE', 'boot from volume needs no image');
+  const results = await h.app.engine.childResults(incident.recoveryId);
+  t.deepEqual(results.map((r) => `${r.subject.instance}:${r.outcome}`).sort(), ['vm-a:recovered', 'vm-b:failed', 'vm-c:recovered']);
+});
+
+test('fence-then-evacuate: two identical host-down events ⇒ one incident, one recovery', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.failHost('compute-1', 'power');
+  const [first, second] = await Promise.all([
+    h.app.engine.report({ kind: 'host-down', host: 'compute-1', source: 'monitor-a' }),
+    h.app.engine.report({ kind: 'host-down', host: 'compute-1', source: 'monitor-b' }),
+  ]);
+  t.is(first.incident.id, second.incident.id);
+  t.is([first.created, second.created].filter(Boolean).length, 1);
+  const closed = await h.waitClosed(first.incident.id);
+  t.is(closed.outcome, 'recovered');
+  t.is(closed.duplicates, 1);
+  t.is((await h.app.engine.listIncidents()).length, 1);
+  t.is(h.world.count('evacuate', 'vm-a', 'accepted'), 1);
+  // After it closed, a late duplicate within the dedupe window still joins it rather than starting over.
+  const late = await h.app.engine.report({ kind: 'host-down', host: 'compute-1', source: 'monitor-c' });
+  t.false(late.created);
+  t.is(late.incident.id, first.incident.id);
+});
+
+test('fence-then-evacuate: a host with no instances resolves at once', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.failHost('compute-3', 'power');
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-3' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered');
+  t.is(h.world.count('evacuate'), 0);
+});

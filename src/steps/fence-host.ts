@@ -6,8 +6,6 @@ export interface FenceHostOutput {
   readonly level: number;
   readonly devices: readonly string[];
   readonly alreadyOff: boolean;
-  /** The service heartbeat seen just before the fence: verifyFenced checks that it never moves again. */
-  readonly heartbeatBefore: string;
   readonly fencedAt: number;
 }
 
@@ -20,17 +18,16 @@ export const fenceHost = defineStep({
   description: 'Power the host off through the fencing levels, in order',
   input: t.type({ host: t.string }),
   timeoutMs: 120_000,
-  async run({ host }, { drivers, engine, clock }): Promise<FenceHostOutput> {
-    const heartbeatBefore = (await drivers.cloud.getService(host)).updatedAt;
+  async run({ host }, { drivers, engine, clock, signal }): Promise<FenceHostOutput> {
     const evidence = await engine.fenceEvidence(host);
     if (evidence?.report) {
-      return { host, level: evidence.report.level, devices: evidence.report.devices, alreadyOff: evidence.report.alreadyOff, heartbeatBefore, fencedAt: evidence.at };
+      return { host, level: evidence.report.level, devices: evidence.report.devices, alreadyOff: evidence.report.alreadyOff, fencedAt: evidence.at };
     }
     const fencedAt = clock.now();
-    const report = await drivers.fencing.fence(host);
+    const report = await drivers.fencing.fence(host, { signal });
     await engine.audit(`fenced ${host} at level ${report.level} (${report.devices.join(', ')})${report.alreadyOff ? ', already off' : ''}`, {
       attempts: report.attempts,
     });
-    return { host, level: report.level, devices: report.devices, alreadyOff: report.alreadyOff, heartbeatBefore, fencedAt };
+    return { host, level: report.level, devices: report.devices, alreadyOff: report.alreadyOff, fencedAt };
   },
 });

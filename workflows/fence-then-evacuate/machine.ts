@@ -20,7 +20,7 @@ import { describeFailures, errorInfo, hostOf } from '../shared/machine-kit';
 
 interface Context {
   readonly input: RecoveryInput;
-  fence?: { level: number; devices: string[]; heartbeatBefore: string; fencedAt: number };
+  fence?: { level: number; devices: string[]; alreadyOff: boolean; fencedAt: number };
   instances: { id: string }[];
   summary?: ChildSummary;
   reason?: string;
@@ -31,7 +31,7 @@ interface Context {
 export const fenceThenEvacuateMachine = setup({
   types: { context: {} as Context, input: {} as RecoveryInput, output: {} as RecoveryOutput },
   actors: {
-    fenceHost: stepActor<{ host: string }, { level: number; devices: string[]; heartbeatBefore: string; fencedAt: number }>('fenceHost'),
+    fenceHost: stepActor<{ host: string }, { level: number; devices: string[]; alreadyOff: boolean; fencedAt: number }>('fenceHost'),
     verifyFenced: stepActor<object, unknown>('verifyFenced'),
     isolateComputeService: stepActor<{ host: string; reason: string; forceDown: boolean }, unknown>('isolateComputeService'),
     listInstances: stepActor<{ host: string }, { id: string }[]>('listInstances'),

@@ -23,7 +23,7 @@ import { describeFailures, errorInfo, hostOf, param } from '../shared/machine-ki
 interface Context {
   readonly input: RecoveryInput;
   instances: { id: string }[];
-  fence?: { level: number; devices: string[]; heartbeatBefore: string; fencedAt: number };
+  fence?: { level: number; devices: string[]; alreadyOff: boolean; fencedAt: number };
   migrations?: ChildSummary;
   evacuations?: ChildSummary;
   reason?: string;
@@ -40,7 +40,7 @@ export const liveMigrateFirstMachine = setup({
     listInstances: stepActor<{ host: string }, { id: string }[]>('listInstances'),
     spawnRecoveries: stepActor<FanOut, { count: number }>('spawnRecoveries'),
     summarizeChildren: stepActor<{ keyPrefix: string }, ChildSummary>('summarizeChildren'),
-    fenceHost: stepActor<{ host: string }, { level: number; devices: string[]; heartbeatBefore: string; fencedAt: number }>('fenceHost'),
+    fenceHost: stepActor<{ host: string }, { level: number; devices: string[]; alreadyOff: boolean; fencedAt: number }>('fenceHost'),
     verifyFenced: stepActor<object, unknown>('verifyFenced'),
     notify: stepActor<{ severity: string; topic: string; summary: string }, unknown>('notify'),
   },

@@ -73,7 +73,7 @@ test('fence-then-evacuate: evacuate fails twice then succeeds ⇒ recovered afte
   t.is(closed.outcome, 'recovered');
   const child = (await h.app.engine.children(incident.recoveryId)).find((c) => c.subject.instance === 'vm-a');
   t.truthy(child);
-  t.is(child?.attempts, 3);
+  t.is(Number(child?.attempts), 3);
   const trail = await h.trail(child!.id);
   t.is(trail.filter((m) => /^step evacuateInstance failed on attempt \d/.test(m)).length, 2, trail.join('\n'));
   t.true(trail.includes('attempt 3 resumed at evacuating'), trail.join('\n'));
@@ -112,7 +112,7 @@ test('fence-then-evacuate: two identical host-down events ⇒ one incident, one 
   t.is([first.created, second.created].filter(Boolean).length, 1);
   const closed = await h.waitClosed(first.incident.id);
   t.is(closed.outcome, 'recovered');
-  t.is(closed.duplicates, 1);
+  t.is(Number(closed.duplicates), 1);
   t.is((await h.app.engine.listIncidents()).length, 1);
   t.is(h.world.count('evacuate', 'vm-a', 'accepted'), 1);
   // After it closed, a late duplicate within the dedupe window still joins it rather than starting over.

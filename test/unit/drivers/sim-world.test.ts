@@ -225,10 +225,10 @@ test('sim world: the scheduler prefers most free RAM, skips reserved spares unle
   await downAndForced(world, driver);
   await driver.evacuate('vm-1');
   await world.idle();
-  t.is(world.instanceState('vm-1').host as string, 'h2', 'h2 has more free RAM than h3; the spare more still but is reserved');
+  t.is(world.instanceState('vm-1').host, 'h2', 'h2 has more free RAM than h3; the spare more still but is reserved');
   await driver.evacuate('vm-2', 'spare');
   await world.idle();
-  t.is(world.instanceState('vm-2').host as string, 'spare');
+  t.is(world.instanceState('vm-2').host, 'spare');
 
   const { world: w2, driver: d2 } = small();
   await d2.setServiceEnabled('h2', false, 'maintenance');
@@ -236,7 +236,7 @@ test('sim world: the scheduler prefers most free RAM, skips reserved spares unle
   await downAndForced(w2, d2);
   await d2.evacuate('vm-1');
   await w2.idle();
-  t.is(w2.instanceState('vm-1').host as string, 'spare', 'the spare is the last resort');
+  t.is(w2.instanceState('vm-1').host, 'spare', 'the spare is the last resort');
 });
 
 test('sim world: live migration moves a running instance; refused when the source is down', async (t) => {

@@ -103,7 +103,10 @@ export interface HostSnapshot {
   readonly guests: readonly string[];
 }
 
-export type InstanceSnapshot = Instance & {
+/** Plain-string ids (an observation for tests, the CLI and the demo, not a domain object to pass on). */
+export type InstanceSnapshot = Omit<Instance, 'id' | 'host'> & {
+  readonly id: string;
+  readonly host: string;
   /** The guest on `host` really runs (Nova's status may say otherwise). */
   readonly guestRunning: boolean;
   /** Hosts still running an old copy of this guest (evacuated from a host that never died). */

@@ -7,6 +7,7 @@ import { DEFAULT_CONFIG } from '../../src/config/config';
 import type { Config } from '../../src/config/config';
 import type { Incident } from '../../src/domain';
 import { SimWorld } from '../../src/drivers/cloud/sim/world';
+import type { SimWorldOptions } from '../../src/drivers/cloud/sim/world';
 import type { PluginDefinition } from '../../src/plugins/api';
 import type { RedisFixture } from './redis';
 
@@ -30,8 +31,8 @@ export const testLog = (): Logger => pino({ level: process.env.TEST_LOG_LEVEL ??
  * A small cloud whose numbers are easy to reason about: four hosts in one zone, three instances on
  * compute-1 (shared storage, local storage with an image, boot from volume), one on compute-2.
  */
-export function smallWorld(options: { seed?: number } = {}): SimWorld {
-  const world = new SimWorld({ seed: options.seed ?? 1, timeScale: 0 });
+export function smallWorld(options: SimWorldOptions = {}): SimWorld {
+  const world = new SimWorld({ seed: 1, timeScale: 0, ...options });
   for (const name of ['compute-1', 'compute-2', 'compute-3', 'compute-4']) world.addHost({ name, zone: 'az-1', vcpus: 16, ramMb: 32_768 });
   world.addImage('img-cirros');
   const flavor = { name: 'm1.small', vcpus: 1, ramMb: 2048, extraSpecs: {} };

@@ -76,7 +76,7 @@ export class SimCloudDriver implements CloudDriver {
       signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      return structuredClone(await Promise.race([call(signal), aborted]));
+      return await call(signal);
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);
     }

@@ -1,0 +1,52 @@
+import test from 'ava';
+import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
+import { useRedis } from '../../helpers/redis';
+import { smallWorld, startEngine } from '../../helpers/engine';
+
+const redis = useRedis(test);
+const notifyOnly = { workflows: { ...DEFAULT_WORKFLOWS, 'host-down': 'notify-only' } };
+
+async function untilStatus(get: () => Promise<{ status: string }>, status: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if ((await get()).status === status) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`never reached status ${status}`);
+}
+
+test('notify-only: records, notifies, and waits durably; a decision after an engine restart resolves it', async (t) => {
+  const world = smallWorld();
+  const prefix = redis.newPrefix();
+  const first = await startEngine(redis, { world, prefix, config: notifyOnly });
+  t.teardown(() => first.close());
+  world.failHost('compute-1', 'power');
+  const { incident } = await first.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  await untilStatus(() => first.app.engine.recovery(incident.recoveryId), 'waiting');
+  await first.close();
+
+  // Nothing holds the recovery while it waits: a new engine (new worker) takes the decision.
+  const second = await startEngine(redis, { world, prefix, config: notifyOnly, workerName: 'worker-b' });
+  t.teardown(() => second.close());
+  t.is((await second.app.engine.incident(incident.id)).status, 'open');
+  await second.app.engine.decide(incident.recoveryId, 'resolve', 'alice', 'host replaced by hand');
+  const closed = await second.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered');
+  t.regex(closed.reason ?? '', /decided by alice: host replaced by hand/);
+  t.is(world.count('evacuate'), 0);
+  t.is(world.count('bmc.off'), 0);
+  const trail = await second.trail(incident.recoveryId);
+  t.true(trail.some((m) => /^warning decision\.requested/.test(m)), trail.join('\n'));
+  t.true(trail.includes('woken by operator.decision at awaitingDecision'), trail.join('\n'));
+  t.true(trail.includes('awaitingDecision → resolved'));
+});
+
+test('notify-only: a deny decision closes the incident as skipped', async (t) => {
+  const h = await startEngine(redis, { config: notifyOnly });
+  t.teardown(() => h.close());
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-2' });
+  await untilStatus(() => h.app.engine.recovery(incident.recoveryId), 'waiting');
+  await h.app.engine.decide(incident.recoveryId, 'deny', 'bob');
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'skipped');
+  t.is(closed.status, 'resolved');
+});

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 'use strict';
-// The CLI runs the TypeScript sources through tsx, which also lets operators drop TypeScript plugins into
-// workflows/ or plugins/ without a build step.
-require('tsx/cjs');
-require('../src/cli/main.ts')
-  .main(process.argv)
+// The CLI runs the TypeScript sources through tsx, with its CommonJS and ESM hooks both (plugins are loaded
+// with import()), which also lets operators drop TypeScript plugins into workflows/ or plugins/ unbuilt.
+require('tsx/cjs/api').register();
+import('tsx/esm/api')
+  .then(({ register }) => {
+    register();
+    return require('../src/cli/main.ts').main(process.argv);
+  })
   .then((code) => { process.exitCode = code; })
   .catch((err) => {
     process.stderr.write(`resurrect: ${err && err.message ? err.message : String(err)}\n`);

@@ -28,8 +28,6 @@ export interface CoreParts {
   readonly counters: CallCounters;
   /** Stream for request ids and migration ids. */
   readonly ids: Rng;
-  /** Stream for choices the world makes at run time (which VM crashes…). */
-  readonly chaos: Rng;
   readonly serviceDownTimeMs: number;
   readonly eventLogSize: number;
   readonly publish: (event: WorldEvent) => void;

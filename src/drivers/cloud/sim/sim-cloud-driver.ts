@@ -4,8 +4,7 @@ import type { SimWorld } from './world';
 
 /**
  * The CloudDriver over an in-process SimWorld. Everything (latency, queueing, faults, counters) happens in
- * the world's API so that a served sim behaves the same; this adapter only settles abort semantics and
- * makes sure callers own what they get back.
+ * the world's API so that a served sim behaves the same; this adapter only settles abort semantics.
  */
 export class SimCloudDriver implements CloudDriver {
   constructor(readonly world: SimWorld) {}
@@ -63,20 +62,20 @@ export class SimCloudDriver implements CloudDriver {
   }
 
   /**
-   * Rejects with the signal's reason as soon as it aborts, even if the world's answer is already on its way,
-   * and hands back a structured clone so no caller can reach into the world through an answer.
+   * Rejects with the signal's reason as soon as it aborts, without relying on the backend to notice. No
+   * copying here: the world builds every answer fresh from its records, so callers already own what they get.
    */
   private async run<T>(options: CallOptions | undefined, call: (signal?: AbortSignal) => Promise<T>): Promise<T> {
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
-    if (!signal) return structuredClone(await call());
+    if (!signal) return call();
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => reject(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      return await call(signal);
+      return await Promise.race([call(signal), aborted]);
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);
     }

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { ComputeService, Flavor, Host, Instance, PowerState } from '../../../domain';
+import type { Flavor } from '../../../domain';
 import { decodeOrThrow, InputError, systemClock, type Clock } from '../../../domain';
 import type { PowerDeviceKind, SimAction } from './actions';
 import { CallCounters, type CallOutcome, type CounterSnapshot } from './counters';
 import { WorldCore, type WorldEvent } from './core';
 import { FaultBook, FaultSpec, isDeviceFault, type ActiveFault } from './faults';
+import type { HostSnapshot, InstanceSnapshot, SplitBrain, WorldSnapshot } from './snapshot';
 import { latencyConfig, LatencyModel, type LatencyOverrides } from './latency';
 import { SimNova } from './nova';
 import { SimPowerDevice } from './power';
@@ -19,12 +20,12 @@ import {
   serviceView,
   type Ghost,
   type HostFailureMode,
-  type OnOff,
   type SimHostRecord,
 } from './state';
 
 export type { WorldEvent, WorldEventType } from './core';
 export type { HostFailureMode } from './state';
+export type { HostSnapshot, InstanceSnapshot, SplitBrain, WorldSnapshot } from './snapshot';
 
 export interface SimWorldOptions {
   /** Drives every latency and completion. Default: the system clock. */
@@ -82,54 +83,6 @@ export interface FailResult {
   readonly instances: readonly string[];
 }
 
-/** The truth about a host, next to what Nova says of it. */
-export interface HostSnapshot {
-  readonly name: string;
-  readonly zone: string;
-  readonly reserved: boolean;
-  readonly power: OnOff;
-  readonly chassis: OnOff;
-  readonly outlet: OnOff;
-  readonly running: boolean;
-  readonly network: boolean;
-  readonly serviceAlive: boolean;
-  readonly degraded: boolean;
-  readonly failure?: HostFailureMode;
-  readonly service: ComputeService;
-  readonly capacity: Host;
-  /** What each power device would say (`unknown` when it could not answer). */
-  readonly devices: Readonly<Record<PowerDeviceKind, PowerState>>;
-  /** Instances with a guest really running here, evacuated leftovers included. */
-  readonly guests: readonly string[];
-}
-
-/** Plain-string ids (an observation for tests, the CLI and the demo, not a domain object to pass on). */
-export type InstanceSnapshot = Omit<Instance, 'id' | 'host'> & {
-  readonly id: string;
-  readonly host: string;
-  /** The guest on `host` really runs (Nova's status may say otherwise). */
-  readonly guestRunning: boolean;
-  /** Hosts still running an old copy of this guest (evacuated from a host that never died). */
-  readonly ghostsOn: readonly string[];
-  /** An action cast to a compute that does not answer. */
-  readonly hung?: string;
-};
-
-export interface WorldSnapshot {
-  readonly at: number;
-  readonly hosts: readonly HostSnapshot[];
-  readonly instances: readonly InstanceSnapshot[];
-  readonly migrations: ReturnType<typeof migrationView>[];
-  readonly faults: readonly ActiveFault[];
-  readonly splitBrains: readonly SplitBrain[];
-}
-
-export interface SplitBrain {
-  readonly instance: string;
-  /** Every host where a copy of the guest runs, the current one first. */
-  readonly hosts: readonly string[];
-}
-
 /**
  * The simulated cloud: hosts with real power, network and nova-compute state, instances with Nova's view
  * and the truth beside it, one BMC and one PDU outlet per host, and a Nova API (`nova`) that follows Nova's
@@ -163,7 +116,6 @@ export class SimWorld extends EventEmitter<{ change: [WorldEvent] }> {
       faults: this.faultBook,
       counters: this.calls,
       ids: root.fork('ids'),
-      chaos: this.chaos,
       serviceDownTimeMs: (options.serviceDownTimeMs ?? 0) * config.timeScale,
       eventLogSize: options.eventLogSize ?? 2000,
       publish: (event) => this.emit('change', event),
@@ -314,7 +266,9 @@ export class SimWorld extends EventEmitter<{ change: [WorldEvent] }> {
   // ---- faults --------------------------------------------------------------------------------------
 
   /** Validates (also JSON from the CLI) and activates a fault; returns its id for `clearFault`. */
-  injectFault(spec: FaultSpec | unknown): string {
+  injectFault(spec: FaultSpec): string;
+  injectFault(spec: unknown): string;
+  injectFault(spec: unknown): string {
     const fault = decodeOrThrow(FaultSpec, spec, 'fault');
     if (isDeviceFault(fault)) this.core.host(fault.host);
     if ((fault.kind === 'never-active' || fault.kind === 'evacuate-fails' || fault.kind === 'live-migrate-fails') && fault.instance !== undefined) {

@@ -89,7 +89,9 @@ export class RecoveryQueue {
    * a non-retryable error discards the job (bull 4 has no UnrecoverableError) before it is rethrown.
    */
   process(concurrency: number, handler: (job: Bull.Job<JobData>) => Promise<JobResult>): void {
-    void this.queue.process(concurrency, async (job) => {
+    // bull's process() promise settles only when the queue closes (rejecting, on a close mid-start); the
+    // errors that matter arrive on the queue's 'error' event.
+    this.queue.process(concurrency, async (job) => {
       try {
         return await handler(job);
       } catch (err) {
@@ -97,10 +99,16 @@ export class RecoveryQueue {
         if (!error.retryable) await job.discard();
         throw error instanceof ResurrectError ? error : err;
       }
+    }).catch((err: unknown) => {
+      if (err !== undefined) this.log.warn({ err }, 'recovery queue stopped processing');
     });
   }
 
   async close(doNotWaitJobs = false): Promise<void> {
+    // Closing while bull is still creating its connections leaks one that reconnects forever: bull 4 creates
+    // the blocking client lazily after process() (`_initializingProcess`), so wait for that first.
+    await this.queue.isReady().catch(() => undefined);
+    await (this.queue as unknown as { _initializingProcess?: Promise<unknown> })._initializingProcess?.catch(() => undefined);
     await this.queue.close(doNotWaitJobs);
   }
 }

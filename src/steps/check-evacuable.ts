@@ -20,13 +20,13 @@ export const checkEvacuable = defineStep({
     }
     const server = await drivers.cloud.getInstance(instance, { signal });
     if (server.host !== host && server.status === 'ACTIVE') {
-      return { action: 'none' as const, targetHost: server.host, reason: 'already ACTIVE on another host' };
+      return { action: 'none' as const, name: server.name, targetHost: server.host, reason: 'already ACTIVE on another host' };
     }
     if (!server.sharedStorage && server.image !== '' && !(await drivers.cloud.imageExists(server.image, { signal }))) {
       throw nonRetryable('RSR_IMAGE_GONE', `cannot rebuild ${instance}: its image ${server.image} no longer exists and its disk is local`, {
         details: { instance, image: server.image },
       });
     }
-    return { action: 'evacuate' as const, sharedStorage: server.sharedStorage };
+    return { action: 'evacuate' as const, name: server.name, sharedStorage: server.sharedStorage };
   },
 });

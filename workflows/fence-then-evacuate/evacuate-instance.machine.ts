@@ -16,6 +16,7 @@ import { errorInfo, hostOf, instanceOf } from '../shared/machine-kit';
 
 interface Context {
   readonly input: RecoveryInput;
+  name?: string;
   targetHost?: string;
   reason?: string;
   outcome?: RecoveryOutput['outcome'];
@@ -24,7 +25,7 @@ interface Context {
 export const evacuateInstanceMachine = setup({
   types: { context: {} as Context, input: {} as RecoveryInput, output: {} as RecoveryOutput },
   actors: {
-    checkEvacuable: stepActor<{ host: string; instance: string }, { action: 'none' | 'evacuate'; targetHost?: string }>('checkEvacuable'),
+    checkEvacuable: stepActor<{ host: string; instance: string }, { action: 'none' | 'evacuate'; name: string; targetHost?: string }>('checkEvacuable'),
     evacuateInstance: stepActor<{ host: string; instance: string }, { targetHost: string }>('evacuateInstance'),
   },
   actions: {
@@ -40,8 +41,12 @@ export const evacuateInstanceMachine = setup({
         src: 'checkEvacuable',
         input: ({ context }) => ({ host: hostOf(context.input), instance: instanceOf(context.input) }),
         onDone: [
-          { guard: ({ event }) => event.output.action === 'none', target: 'recovered', actions: assign({ targetHost: ({ event }) => event.output.targetHost }) },
-          { target: 'evacuating' },
+          {
+            guard: ({ event }) => event.output.action === 'none',
+            target: 'recovered',
+            actions: assign({ targetHost: ({ event }) => event.output.targetHost, name: ({ event }) => event.output.name }),
+          },
+          { target: 'evacuating', actions: assign({ name: ({ event }) => event.output.name }) },
         ],
         onError: { target: 'failed', actions: { type: 'failWith', params: 'not evacuable' } },
       },
@@ -60,6 +65,6 @@ export const evacuateInstanceMachine = setup({
   output: ({ context }) => ({
     outcome: context.outcome ?? 'failed',
     ...(context.reason ? { reason: context.reason } : {}),
-    result: { instance: instanceOf(context.input), targetHost: context.targetHost ?? null },
+    result: { instance: instanceOf(context.input), name: context.name ?? null, targetHost: context.targetHost ?? null },
   }),
 });

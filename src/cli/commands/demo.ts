@@ -27,11 +27,11 @@ export async function demo(options: GlobalOptions & { host: string; timeScale: s
   const started = Date.now();
   try {
     if (!app.world) throw new Error('the demo needs the simulated cloud');
-    app.worker().start(config.worker.concurrency);
     const onHost = app.world.instanceIds(options.host).length;
     log.info(`demo: ${options.host} holds ${onHost} instances; cutting its power`);
     app.world.fail(options.host, 'power');
     const { incident } = await app.engine.report({ kind: 'host-down', host: options.host, source: 'demo-monitor' });
+    app.worker().start(config.worker.concurrency);
     const closed = await app.engine.waitForIncident(incident.id, { timeoutMs: 10 * 60_000, pollMs: 200 });
     const root = await app.engine.recovery(closed.recoveryId);
     const results = await app.engine.childResults(root.id);
@@ -48,11 +48,19 @@ export async function demo(options: GlobalOptions & { host: string; timeScale: s
   }
 }
 
+function names(r: ChildResult): string {
+  return typeof r.result?.name === 'string' ? r.result.name : '';
+}
+
 function printSummary(results: ChildResult[], summary: { incident: string; outcome: string; reason?: string; host: string; fenced: boolean; seconds: number }): void {
-  const table = new Table({ head: ['instance', 'outcome', 'target host', 'attempts', 'seconds'] });
-  for (const r of [...results].sort((a, b) => (a.subject.instance ?? '').localeCompare(b.subject.instance ?? ''))) {
+  const tty = Boolean(process.stdout.isTTY);
+  const table = new Table({
+    head: ['instance', 'name', 'outcome', 'target host', 'attempts', 'seconds'],
+    style: { head: tty ? ['cyan'] : [], border: tty ? ['grey'] : [] },
+  });
+  for (const r of [...results].sort((a, b) => names(a).localeCompare(names(b)))) {
     const target = typeof r.result?.targetHost === 'string' ? r.result.targetHost : '-';
-    table.push([r.subject.instance ?? r.key, r.outcome, target, String(r.attempts), r.seconds.toFixed(1)]);
+    table.push([r.subject.instance ?? r.key, names(r), r.outcome, target, String(r.attempts), r.seconds.toFixed(1)]);
   }
   process.stdout.write(`\nIncident ${summary.incident}: ${summary.host} ${summary.fenced ? 'fenced (power-off verified)' : 'NOT fenced'}; outcome ${summary.outcome}${summary.reason ? ` (${summary.reason})` : ''}; ${results.length} instances in ${summary.seconds.toFixed(1)} s\n`);
   process.stdout.write(`${table.toString()}\n`);

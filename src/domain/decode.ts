@@ -27,8 +27,12 @@ export function describeErrors(errors: t.Errors): FieldProblem[] {
   return problems;
 }
 
+/** A key that indexes the members of a union or intersection (seen through refinements) is not a field. */
 function isUnionIndex(context: t.Context, i: number): boolean {
-  const parent = context[i - 1]?.type;
+  let parent: unknown = context[i - 1]?.type;
+  while (parent instanceof t.RefinementType || parent instanceof t.ReadonlyType || parent instanceof t.ExactType) {
+    parent = (parent as unknown as { type: unknown }).type;
+  }
   return parent instanceof t.UnionType || parent instanceof t.IntersectionType;
 }
 

@@ -95,7 +95,7 @@ test('npm start equivalent: `sim fail` from a second terminal opens an incident 
   t.is(triggered.code, 0, triggered.stderr);
   const body = JSON.parse(triggered.stdout) as { created: boolean; incident: { id: string } };
   t.false(body.created, 'within the dedupe window the event joins the incident just closed');
-  t.is(body.incident.id, id);
+  t.is(body.incident.id, id as string);
 
   const vmFail = await cli(['sim', 'fail', 'compute-5', '--mode', 'vm', '--json'], second);
   t.is(vmFail.code, 0, vmFail.stderr);

@@ -57,11 +57,9 @@ test('decodeOrThrow: an array of FailureEvents names the bad element and its fie
   t.true(path!.startsWith('[1]') && endsWithField(path!, 'kind'), path);
 });
 
-// describeErrors (src/domain/decode.ts) drops the member index of an intersection only when the intersection
-// is the *direct* parent in the io-ts context. FailureEvent is a refinement wrapping an intersection, so the
-// member index leaks into the path: `[0].kind` instead of `kind`, `[1][0].kind` instead of `[1].kind`.
-// Marked failing so the suite stays green and ava says so once decode.ts is fixed (then drop `.failing`).
-test.failing('decodeOrThrow(FailureEvent): the path is exactly the field name (`kind`, `host`, `[1].kind`) — known bug', (t) => {
+// FailureEvent is a refinement wrapping an intersection: the intersection's member index must not leak into
+// the path (`[0].kind`).
+test('decodeOrThrow(FailureEvent): the path is exactly the field name (`kind`, `host`, `[1].kind`)', (t) => {
   const bad = (v: unknown) => pathsOf(t.throws(() => decodeOrThrow(FailureEvent, v), { instanceOf: InputError }));
   t.deepEqual(bad({ kind: 'bogus', host: 'compute-1' }), ['kind']);
   t.deepEqual(bad({ kind: 'host-down' }), ['host']);

@@ -1,0 +1,66 @@
+/**
+ * Invariant I1 proved on the machines themselves, for every path rather than the paths a scenario happens to
+ * take: cut the one edge that means "power-off confirmed" (verifying's done event) and no state that starts
+ * evacuations may remain reachable. The steps re-check the fence evidence as a second line.
+ */
+import test from 'ava';
+import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import { fenceThenEvacuateMachine } from '../../../workflows/fence-then-evacuate/machine';
+import { liveMigrateFirstMachine } from '../../../workflows/live-migrate-first/machine';
+
+interface Edge { readonly from: string; readonly to: string; readonly event: string }
+
+function nodes(root: AnyStateNode): AnyStateNode[] {
+  return [root, ...Object.values(root.states).flatMap((child) => nodes(child as AnyStateNode))];
+}
+
+function edges(machine: AnyStateMachine): Edge[] {
+  const out: Edge[] = [];
+  for (const node of nodes(machine.root)) {
+    const from = node.path.join('.');
+    for (const [event, transitions] of node.transitions) {
+      for (const transition of transitions) for (const target of transition.target ?? []) out.push({ from, to: target.path.join('.'), event });
+    }
+    for (const transition of node.always ?? []) for (const target of transition.target ?? []) out.push({ from, to: target.path.join('.'), event: '(always)' });
+  }
+  return out;
+}
+
+function reachable(machine: AnyStateMachine, cut: (edge: Edge) => boolean): Set<string> {
+  const all = edges(machine).filter((edge) => !cut(edge));
+  const seen = new Set<string>([String(machine.root.config.initial)]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const edge of all) if (seen.has(edge.from) && !seen.has(edge.to)) { seen.add(edge.to); grew = true; }
+  }
+  return seen;
+}
+
+const confirmedFence = (edge: Edge) => edge.from === 'verifying' && edge.event.startsWith('xstate.done.actor');
+
+test('fence-then-evacuate: without a confirmed fence no path reaches isolation, listing or the evacuation fan-out', (t) => {
+  const all = reachable(fenceThenEvacuateMachine, () => false);
+  const withoutFence = reachable(fenceThenEvacuateMachine, confirmedFence);
+  for (const state of ['isolating', 'listing', 'fanningOut', 'awaitingChildren']) {
+    t.true(all.has(state), `${state} is reachable at all`);
+    t.false(withoutFence.has(state), `${state} is reachable without a confirmed fence`);
+  }
+  t.true(withoutFence.has('escalated'), 'a failed or unconfirmed fence ends escalated');
+});
+
+test('live-migrate-first: its evacuation fallback is only reachable through a confirmed fence', (t) => {
+  const all = reachable(liveMigrateFirstMachine, () => false);
+  const withoutFence = reachable(liveMigrateFirstMachine, confirmedFence);
+  for (const state of ['isolating', 'listingRemaining', 'evacuating', 'awaitingEvacuations']) {
+    t.true(all.has(state), `${state} is reachable at all`);
+    t.false(withoutFence.has(state), `${state} is reachable without a confirmed fence`);
+  }
+  t.true(withoutFence.has('migrating'), 'live migration needs no fence');
+});
+
+test('the cut edge exists: verifying has exactly one done transition, to isolation', (t) => {
+  for (const machine of [fenceThenEvacuateMachine, liveMigrateFirstMachine]) {
+    const done = edges(machine).filter(confirmedFence);
+    t.deepEqual(done.map((e) => e.to), ['isolating'], machine.id);
+  }
+});

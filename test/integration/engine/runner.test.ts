@@ -1,5 +1,6 @@
 import test from 'ava';
 import { assign, setup } from 'xstate';
+import type { AnyStateMachine } from 'xstate';
 import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
 import { TOKENS } from '../../../src/container';
 import type { Keys } from '../../../src/engine/keys';
@@ -24,14 +25,14 @@ const refuse = defineStep({
   },
 });
 
-function probeMachine(id: string, step: string, withOnError: boolean) {
+function probeMachine(id: string, step: string, withOnError: boolean): AnyStateMachine {
   return setup({
     types: { context: {} as { input: RecoveryInput; reason?: string; outcome?: RecoveryOutput['outcome'] }, input: {} as RecoveryInput, output: {} as RecoveryOutput },
     actors: { [step]: stepActor<unknown, unknown>(step) },
   }).createMachine({
     id,
     initial: 'acting',
-    context: ({ input }) => ({ input }),
+    context: ({ input }: { input: RecoveryInput }) => ({ input }),
     states: {
       acting: {
         invoke: {
@@ -44,8 +45,8 @@ function probeMachine(id: string, step: string, withOnError: boolean) {
       // The loader refuses unreachable states, so a machine without onError has no gaveUp.
       ...(withOnError ? { gaveUp: { type: 'final', entry: assign({ outcome: 'escalated' as const }) } } : {}),
     },
-    output: ({ context }) => ({ outcome: context.outcome ?? 'failed', ...(context.reason ? { reason: context.reason } : {}) }),
-  } as never);
+    output: ({ context }: { context: { outcome?: string; reason?: string } }) => ({ outcome: context.outcome ?? 'failed', ...(context.reason ? { reason: context.reason } : {}) }),
+  } as never) as unknown as AnyStateMachine;
 }
 
 const probes = definePlugin({

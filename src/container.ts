@@ -93,19 +93,28 @@ export async function buildApp(options: AppOptions): Promise<App> {
   container.bind(TOKENS.keys).toConstantValue(new Keys(config.redis.prefix ?? 'rsr'));
   container.bind(TOKENS.redis).toDynamicValue(() => new Redis(options.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false }));
 
-  let world = options.overrides?.world;
-  if (!options.overrides?.cloud || !options.overrides?.fencing) {
-    const sim = createSimCloud({ ...config.cloud.sim, clock, log, world });
-    world = sim.world;
-    container.bind(CLOUD_DRIVER).toConstantValue(options.overrides?.cloud ?? sim.cloud);
-    container.bind(FENCING_DRIVER).toConstantValue(options.overrides?.fencing ?? sim.fencing);
-  } else {
-    container.bind(CLOUD_DRIVER).toConstantValue(options.overrides.cloud);
-    container.bind(FENCING_DRIVER).toConstantValue(options.overrides.fencing);
-  }
+  // The simulated cloud is built when anything uses it; plugin drivers replace either port by name.
+  const usesSim = config.cloud.driver === 'sim' || config.fencing.driver === 'sim';
+  const sim = usesSim && (!options.overrides?.cloud || !options.overrides?.fencing)
+    ? createSimCloud({ ...config.cloud.sim, clock, log, world: options.overrides?.world })
+    : undefined;
+  const world = sim?.world ?? options.overrides?.world;
+  const pluginDriver = async <T>(kind: 'cloud' | 'fencing', name: string, driverOptions: Record<string, unknown>): Promise<T> =>
+    (await registry.driver<T>(kind, name).create(driverOptions, { log: log.child({ driver: `${kind}:${name}` }), clock })) as T;
+  const cloud = options.overrides?.cloud
+    ?? (config.cloud.driver === 'sim' ? sim!.cloud : await pluginDriver<CloudDriver>('cloud', config.cloud.driver, config.cloud.options));
+  const fencing = options.overrides?.fencing
+    ?? (config.fencing.driver === 'sim' ? sim!.fencing : await pluginDriver<FencingDriver>('fencing', config.fencing.driver, config.fencing.options));
+  container.bind(CLOUD_DRIVER).toConstantValue(cloud);
+  container.bind(FENCING_DRIVER).toConstantValue(fencing);
   if (world) container.bind(TOKENS.simWorld).toConstantValue(world);
-  container.bind(NOTIFIER).toDynamicValue(() => options.overrides?.notifier ?? new FanoutNotifier(config.notifiers.map((n) =>
-    n.type === 'log' ? new LogNotifier(log) : new WebhookNotifier({ url: n.url, headers: n.headers, timeoutMs: n.timeoutMs }))));
+  const notifiers: Notifier[] = [];
+  for (const n of config.notifiers) {
+    if (n.type === 'log') notifiers.push(new LogNotifier(log));
+    else if (n.type === 'webhook') notifiers.push(new WebhookNotifier({ url: n.url, headers: n.headers, timeoutMs: n.timeoutMs, log }));
+    else notifiers.push(await registry.notifier(n.name).create(n.options ?? {}, { log: log.child({ notifier: n.name }), clock }));
+  }
+  container.bind(NOTIFIER).toConstantValue(options.overrides?.notifier ?? new FanoutNotifier(notifiers));
 
   container.bind(AuditLog).toDynamicValue((ctx) => new AuditLog(ctx.get(TOKENS.redis), ctx.get(TOKENS.keys)));
   container.bind(RecoveryStore).toDynamicValue((ctx) => new RecoveryStore(ctx.get(TOKENS.redis), ctx.get(TOKENS.keys)));

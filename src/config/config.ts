@@ -7,12 +7,16 @@ import type { FailureKind } from '../domain';
 const Notifier = t.union([
   t.type({ type: t.literal('log') }),
   t.intersection([t.type({ type: t.literal('webhook'), url: t.string }), t.partial({ headers: t.record(t.string, t.string), timeoutMs: t.number })]),
+  /** A notifier contributed by a plugin (`definePlugin({notifiers})`), created with `options`. */
+  t.intersection([t.type({ type: t.literal('plugin'), name: t.string }), t.partial({ options: t.record(t.string, t.unknown) })]),
 ]);
 
 export const ConfigCodec = t.type({
   redis: t.partial({ url: t.string, prefix: t.string }),
   cloud: t.type({
-    driver: t.literal('sim'),
+    /** `sim`, or the name of a cloud driver a plugin contributes (created with `options`). */
+    driver: t.string,
+    options: t.record(t.string, t.unknown),
     sim: t.type({
       seed: t.number,
       /** Multiplies every simulated latency; 0 makes the cloud instant (tests), 1 is realistic (demo). */
@@ -20,6 +24,8 @@ export const ConfigCodec = t.type({
       inventory: t.literal('demo'),
     }),
   }),
+  /** `sim` fences the simulated hosts; otherwise the name of a fencing driver a plugin contributes. */
+  fencing: t.type({ driver: t.string, options: t.record(t.string, t.unknown) }),
   notifiers: t.array(Notifier),
   plugins: t.type({ dirs: t.array(t.string) }),
   workflows: t.type({ 'host-down': t.string, 'service-down': t.string, 'instance-down': t.string, 'host-degraded': t.string }),
@@ -48,7 +54,8 @@ export const DEFAULT_WORKFLOWS: Readonly<Record<FailureKind, string>> = {
 
 export const DEFAULT_CONFIG: Config = {
   redis: { prefix: 'rsr' },
-  cloud: { driver: 'sim', sim: { seed: 42, timeScale: 1, inventory: 'demo' } },
+  cloud: { driver: 'sim', options: {}, sim: { seed: 42, timeScale: 1, inventory: 'demo' } },
+  fencing: { driver: 'sim', options: {} },
   notifiers: [{ type: 'log' }],
   plugins: { dirs: [] },
   workflows: { ...DEFAULT_WORKFLOWS },

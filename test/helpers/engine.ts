@@ -16,7 +16,7 @@ export function testConfig(prefix: string, overrides: Partial<Config> = {}): Con
   return {
     ...DEFAULT_CONFIG,
     redis: { prefix },
-    cloud: { driver: 'sim', sim: { seed: 7, timeScale: 0, inventory: 'demo' } },
+    cloud: { driver: 'sim', options: {}, sim: { seed: 7, timeScale: 0, inventory: 'demo' } },
     params: { pollIntervalMs: 10, activeTimeoutSeconds: 5, serviceWaitSeconds: 0.3 },
     worker: { embedded: true, concurrency: 8, lockDurationMs: 2_000, stalledIntervalMs: 1_000, maxStalledCount: 5 },
     retry: { attempts: 4, backoffMs: 50 },

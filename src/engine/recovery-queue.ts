@@ -40,9 +40,8 @@ export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
   backoffMs: 2_000,
 };
 
-/** Wake jobs may find their recovery still running (it has not parked yet): retry them often and long. */
-const WAKE_ATTEMPTS = 60;
-const WAKE_BACKOFF_MS = 500;
+/** A wake job that finds its recovery still running (not parked yet) comes back after this delay. */
+const WAKE_DEFER_MS = 250;
 
 export const QUEUE_NAME = 'recoveries';
 
@@ -75,12 +74,28 @@ export class RecoveryQueue {
     });
   }
 
-  /** `key` makes the wake idempotent: the same key never wakes twice. */
+  /**
+   * `key` makes the wake idempotent: the same key never wakes twice. A woken run retries its steps like any
+   * run (same attempts and backoff).
+   */
   async enqueueWake(recoveryId: string, key: string, event: { type: string; [k: string]: unknown }): Promise<void> {
     await this.queue.add({ kind: 'wake', recoveryId, event }, {
       jobId: `${recoveryId}:wake:${key}`,
-      attempts: WAKE_ATTEMPTS,
-      backoff: { type: 'fixed', delay: WAKE_BACKOFF_MS },
+      attempts: this.settings.attempts,
+      backoff: { type: 'exponential', delay: this.settings.backoffMs },
+    });
+  }
+
+  /**
+   * The recovery a wake job names is still running: hand the event to a fresh job a little later instead of
+   * failing this one, which would spend the woken run's retry budget on waiting.
+   */
+  async deferWake(job: Bull.Job<JobData>): Promise<void> {
+    await this.queue.add(job.data, {
+      jobId: `${String(job.id).replace(/~\d+$/, '')}~${Date.now()}`,
+      delay: WAKE_DEFER_MS,
+      attempts: this.settings.attempts,
+      backoff: { type: 'exponential', delay: this.settings.backoffMs },
     });
   }
 

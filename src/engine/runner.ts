@@ -68,13 +68,17 @@ export class RecoveryRunner {
       return { recoveryId, status: 'done', outcome: recovery.outcome };
     }
     if (claim === 'missing') throw nonRetryable('RSR_RECOVERY_NOT_FOUND', `recovery ${recoveryId} vanished`);
+    if (claim === 'busy' && job.data.kind === 'wake') {
+      await this.deps.queue.deferWake(job);
+      return { recoveryId, status: 'deferred' };
+    }
     if (claim !== 'ok') {
       throw retryable('RSR_RECOVERY_BUSY', claim === 'instance-busy'
         ? `instance ${recovery.subject.instance} is being recovered by another recovery`
         : `recovery ${recoveryId} is being run by another job`);
     }
     const attempt = job.attemptsMade + 1;
-    const maxAttempts = job.data.kind === 'run' ? job.opts.attempts ?? 1 : 1;
+    const maxAttempts = job.opts.attempts ?? 1;
     const execution = new Execution(this.deps, { ...recovery, status: 'running', attempts: Math.max(recovery.attempts, attempt) as Recovery['attempts'] }, {
       attempt,
       lastAttempt: attempt >= maxAttempts,

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
+import { definePlugin } from '../../../src/plugins/api';
 import { useRedis } from '../../helpers/redis';
 import { smallWorld, startEngine } from '../../helpers/engine';
 
@@ -49,4 +50,22 @@ test('notify-only: a deny decision closes the incident as skipped', async (t) =>
   const closed = await h.waitClosed(incident.id);
   t.is(closed.outcome, 'skipped');
   t.is(closed.status, 'resolved');
+});
+
+test('notify-only: a decision that arrives while the recovery is still notifying waits for it to park, then applies', async (t) => {
+  let notified = 0;
+  const slowPager = definePlugin({
+    name: 'slow-pager',
+    notifiers: [{ kind: 'notifier', name: 'slow', create: () => ({ name: 'slow', notify: async () => { await new Promise((r) => setTimeout(r, 400)); notified++; } }) }],
+  });
+  const h = await startEngine(redis, { plugins: [slowPager], config: { ...notifyOnly, notifiers: [{ type: 'plugin', name: 'slow' }] } });
+  t.teardown(() => h.close());
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-2' });
+  await untilStatus(() => h.app.engine.recovery(incident.recoveryId), 'running');
+  await h.app.engine.decide(incident.recoveryId, 'resolve', 'carol');
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered');
+  t.is(notified, 1);
+  const trail = await h.trail(incident.recoveryId);
+  t.true(trail.indexOf('notifying → awaitingDecision') < trail.indexOf('woken by operator.decision at awaitingDecision'), trail.join('\n'));
 });

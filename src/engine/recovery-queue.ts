@@ -40,8 +40,8 @@ export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
   backoffMs: 2_000,
 };
 
-/** A wake job that finds its recovery still running (not parked yet) comes back after this delay. */
-const WAKE_DEFER_MS = 250;
+/** A job whose recovery (or instance) is held by another job comes back after this delay. */
+const DEFER_MS = 250;
 
 export const QUEUE_NAME = 'recoveries';
 
@@ -86,16 +86,14 @@ export class RecoveryQueue {
     });
   }
 
-  /**
-   * The recovery a wake job names is still running: hand the event to a fresh job a little later instead of
-   * failing this one, which would spend the woken run's retry budget on waiting.
-   */
-  async deferWake(job: Bull.Job<JobData>): Promise<void> {
+  /** Re-queues a job's work under a fresh id, a little later (see RecoveryRunner: busy claims). */
+  async defer(job: Bull.Job<JobData>): Promise<void> {
     await this.queue.add(job.data, {
       jobId: `${String(job.id).replace(/~\d+$/, '')}~${Date.now()}`,
-      delay: WAKE_DEFER_MS,
-      attempts: this.settings.attempts,
-      backoff: { type: 'exponential', delay: this.settings.backoffMs },
+      delay: DEFER_MS,
+      priority: job.opts.priority,
+      attempts: job.opts.attempts ?? this.settings.attempts,
+      backoff: job.opts.backoff ?? { type: 'exponential', delay: this.settings.backoffMs },
     });
   }
 

@@ -68,14 +68,14 @@ export class RecoveryRunner {
       return { recoveryId, status: 'done', outcome: recovery.outcome };
     }
     if (claim === 'missing') throw nonRetryable('RSR_RECOVERY_NOT_FOUND', `recovery ${recoveryId} vanished`);
-    if (claim === 'busy' && job.data.kind === 'wake') {
-      await this.deps.queue.deferWake(job);
+    if (claim === 'busy' || claim === 'instance-busy') {
+      // Waiting for another job (or another recovery of the same instance) is not a failure: hand the work
+      // to a fresh job a little later rather than spend this one's retry budget.
+      log.debug({ recovery: recoveryId, job: job.id }, claim === 'instance-busy'
+        ? `instance ${recovery.subject.instance} is being recovered by another recovery; deferring`
+        : `recovery ${recoveryId} is being run by another job; deferring`);
+      await this.deps.queue.defer(job);
       return { recoveryId, status: 'deferred' };
-    }
-    if (claim !== 'ok') {
-      throw retryable('RSR_RECOVERY_BUSY', claim === 'instance-busy'
-        ? `instance ${recovery.subject.instance} is being recovered by another recovery`
-        : `recovery ${recoveryId} is being run by another job`);
     }
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;

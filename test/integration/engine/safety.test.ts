@@ -1,0 +1,36 @@
+import test from 'ava';
+import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
+import { useRedis } from '../../helpers/redis';
+import { startEngine } from '../../helpers/engine';
+
+const redis = useRedis(test);
+
+async function until(predicate: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('one active recovery per instance: a host evacuation waits for the instance recovery already holding its VM', async (t) => {
+  const h = await startEngine(redis, { config: { workflows: { ...DEFAULT_WORKFLOWS, 'instance-down': 'notify-only' } } });
+  t.teardown(() => h.close());
+  const vmIncident = (await h.app.engine.report({ kind: 'instance-down', host: 'compute-1', instance: 'vm-a' })).incident;
+  await until(async () => (await h.app.engine.recovery(vmIncident.recoveryId)).status === 'waiting');
+
+  h.world.failHost('compute-1', 'power');
+  const hostIncident = (await h.app.engine.report({ kind: 'host-down', host: 'compute-1' })).incident;
+  await until(() => h.world.count('evacuate', 'vm-b', 'accepted') === 1 && h.world.count('evacuate', 'vm-c', 'accepted') === 1);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.is(h.world.count('evacuate', 'vm-a'), 0, 'vm-a is held by the open instance recovery');
+  t.is((await h.app.engine.incident(hostIncident.id)).status, 'open');
+
+  await h.app.engine.decide(vmIncident.recoveryId, 'resolve', 'dave');
+  const closed = await h.waitClosed(hostIncident.id);
+  t.is(closed.outcome, 'recovered');
+  t.is(h.world.count('evacuate', 'vm-a', 'accepted'), 1);
+  t.is(h.world.instanceState('vm-a').status, 'ACTIVE');
+  const child = (await h.app.engine.children(hostIncident.recoveryId)).find((c) => c.subject.instance === 'vm-a');
+  t.is(Number(child?.attempts), 1, 'waiting for the lock spent no retry');
+});

@@ -47,6 +47,7 @@ export const QUEUE_NAME = 'recoveries';
 
 export class RecoveryQueue {
   readonly queue: Bull.Queue<JobData>;
+  private naming: Promise<unknown> = Promise.resolve();
 
   constructor(redisUrl: string, keys: Keys, readonly settings: QueueSettings, private readonly log: Logger) {
     this.queue = new Bull<JobData>(QUEUE_NAME, redisUrl, {
@@ -102,6 +103,11 @@ export class RecoveryQueue {
    * a non-retryable error discards the job (bull 4 has no UnrecoverableError) before it is rethrown.
    */
   process(concurrency: number, handler: (job: Bull.Job<JobData>) => Promise<JobResult>): void {
+    // bull 4 names the worker's connection (CLIENT SETNAME) without awaiting or catching it: a close right
+    // after start rejects it unhandled. Keep the promise so close() can wait for it, and catch it.
+    const queue = this.queue as unknown as { setWorkerName(): Promise<unknown> };
+    const setWorkerName = queue.setWorkerName.bind(queue);
+    queue.setWorkerName = () => (this.naming = setWorkerName().catch(() => undefined));
     // bull's process() promise settles only when the queue closes (rejecting, on a close mid-start); the
     // errors that matter arrive on the queue's 'error' event.
     this.queue.process(concurrency, async (job) => {
@@ -122,6 +128,7 @@ export class RecoveryQueue {
     // the blocking client lazily after process() (`_initializingProcess`), so wait for that first.
     await this.queue.isReady().catch(() => undefined);
     await (this.queue as unknown as { _initializingProcess?: Promise<unknown> })._initializingProcess?.catch(() => undefined);
+    await this.naming;
     await this.queue.close(doNotWaitJobs);
   }
 }

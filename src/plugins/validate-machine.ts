@@ -6,6 +6,7 @@
  * `invoke`); nothing creates an actor, so a machine's entry actions and actors never run.
  */
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import { WAITING_TAG } from './api';
 
 export interface MachineProblem {
   /** Where in the machine: `(root)`, `states.fence`, `states.fence.invoke[0]`. */
@@ -61,7 +62,7 @@ export function validateMachine(machine: unknown, steps: ReadonlySet<string>): M
   const built = buildMachine(() => machine);
   if (!built.machine) return built.problems;
   try {
-    return [...unknownSteps(built.machine.root, steps), ...completion(built.machine)];
+    return [...unknownSteps(built.machine.root, steps), ...timersWhileParked(built.machine.root), ...completion(built.machine)];
   } catch (err) {
     return [invalid(err)];
   }
@@ -76,6 +77,23 @@ function unknownSteps(root: AnyStateNode, steps: ReadonlySet<string>): MachinePr
       if (typeof src === 'string' && !steps.has(src)) {
         problems.push({ path: `${invokePath(node)}[${i}]`, message: `unknown step "${src}"` });
       }
+    });
+  }
+  return problems;
+}
+
+/**
+ * A state tagged `waiting` parks the recovery: the machine is stopped until an outside event wakes it, so an
+ * `after` timer there would never fire. Refused rather than left to hang; deadlines belong to the SLA layer,
+ * which schedules them as delayed jobs.
+ */
+function timersWhileParked(root: AnyStateNode): MachineProblem[] {
+  const problems: MachineProblem[] = [];
+  for (const node of allNodes(root)) {
+    if (!node.tags.includes(WAITING_TAG) || node.after.length === 0) continue;
+    problems.push({
+      path: statePath(node),
+      message: `state "${node.key}" is tagged "${WAITING_TAG}" and uses \`after\`: a parked recovery runs no timers, so the delay would never fire`,
     });
   }
   return problems;

@@ -13,14 +13,17 @@
  * child re-checks the fence evidence before it evacuates.
  */
 import { assign, setup } from 'xstate';
+import type { DoneActorEvent } from 'xstate';
 import type { RecoveryInput, RecoveryOutput } from '../../src/plugins/api';
 import { WAITING_TAG, stepActor } from '../../src/plugins/api';
 import type { ChildSummary, ErrorInfo } from '../shared/machine-kit';
+import { fenceStates } from '../shared/fence-states';
+import type { FenceOutput } from '../shared/fence-states';
 import { describeFailures, errorInfo, hostOf } from '../shared/machine-kit';
 
 interface Context {
   readonly input: RecoveryInput;
-  fence?: { level: number; devices: string[]; alreadyOff: boolean; fencedAt: number };
+  fence?: FenceOutput;
   instances: { id: string }[];
   summary?: ChildSummary;
   reason?: string;
@@ -31,7 +34,7 @@ interface Context {
 export const fenceThenEvacuateMachine = setup({
   types: { context: {} as Context, input: {} as RecoveryInput, output: {} as RecoveryOutput },
   actors: {
-    fenceHost: stepActor<{ host: string }, { level: number; devices: string[]; alreadyOff: boolean; fencedAt: number }>('fenceHost'),
+    fenceHost: stepActor<{ host: string }, FenceOutput>('fenceHost'),
     verifyFenced: stepActor<object, unknown>('verifyFenced'),
     isolateComputeService: stepActor<{ host: string; reason: string; forceDown: boolean }, unknown>('isolateComputeService'),
     listInstances: stepActor<{ host: string }, { id: string }[]>('listInstances'),
@@ -40,6 +43,7 @@ export const fenceThenEvacuateMachine = setup({
     notify: stepActor<{ severity: string; topic: string; summary: string; details?: Record<string, unknown> }, unknown>('notify'),
   },
   actions: {
+    recordFence: assign({ fence: ({ event }) => (event as DoneActorEvent<FenceOutput>).output }),
     failWith: assign(({ event }, prefix: string) => {
       const error = errorInfo((event as { error?: unknown }).error);
       return { error, reason: `${prefix}: ${error.message}` };
@@ -50,30 +54,7 @@ export const fenceThenEvacuateMachine = setup({
   initial: 'fencing',
   context: ({ input }) => ({ input, instances: [] }),
   states: {
-    fencing: {
-      invoke: {
-        src: 'fenceHost',
-        input: ({ context }) => ({ host: hostOf(context.input) }),
-        onDone: { target: 'verifying', actions: assign({ fence: ({ event }) => event.output }) },
-        onError: { target: 'escalating', actions: { type: 'failWith', params: 'fencing failed, no instance evacuated' } },
-      },
-    },
-    verifying: {
-      invoke: {
-        src: 'verifyFenced',
-        input: ({ context }) => ({ host: hostOf(context.input), ...context.fence }),
-        onDone: 'isolating',
-        onError: { target: 'escalating', actions: { type: 'failWith', params: 'fencing not confirmed, no instance evacuated' } },
-      },
-    },
-    isolating: {
-      invoke: {
-        src: 'isolateComputeService',
-        input: ({ context }) => ({ host: hostOf(context.input), forceDown: true, reason: `resurrect: fenced for incident ${context.input.incidentId}` }),
-        onDone: 'listing',
-        onError: { target: 'escalating', actions: { type: 'failWith', params: 'could not isolate the compute service' } },
-      },
-    },
+    ...fenceStates({ confirmed: 'listing', failed: 'escalating', label: '' }),
     listing: {
       invoke: {
         src: 'listInstances',

@@ -15,15 +15,18 @@
  * still run is drastic; the policy decides where it is allowed.
  */
 import { assign, setup } from 'xstate';
+import type { DoneActorEvent } from 'xstate';
 import type { RecoveryInput, RecoveryOutput } from '../../src/plugins/api';
 import { WAITING_TAG, stepActor } from '../../src/plugins/api';
 import type { ChildSummary } from '../shared/machine-kit';
+import { fenceStates } from '../shared/fence-states';
+import type { FenceOutput } from '../shared/fence-states';
 import { describeFailures, errorInfo, hostOf, param } from '../shared/machine-kit';
 
 interface Context {
   readonly input: RecoveryInput;
   instances: { id: string }[];
-  fence?: { level: number; devices: string[]; alreadyOff: boolean; fencedAt: number };
+  fence?: FenceOutput;
   migrations?: ChildSummary;
   evacuations?: ChildSummary;
   reason?: string;
@@ -40,11 +43,12 @@ export const liveMigrateFirstMachine = setup({
     listInstances: stepActor<{ host: string }, { id: string }[]>('listInstances'),
     spawnRecoveries: stepActor<FanOut, { count: number }>('spawnRecoveries'),
     summarizeChildren: stepActor<{ keyPrefix: string }, ChildSummary>('summarizeChildren'),
-    fenceHost: stepActor<{ host: string }, { level: number; devices: string[]; alreadyOff: boolean; fencedAt: number }>('fenceHost'),
+    fenceHost: stepActor<{ host: string }, FenceOutput>('fenceHost'),
     verifyFenced: stepActor<object, unknown>('verifyFenced'),
     notify: stepActor<{ severity: string; topic: string; summary: string }, unknown>('notify'),
   },
   actions: {
+    recordFence: assign({ fence: ({ event }) => (event as DoneActorEvent<FenceOutput>).output }),
     failWith: assign(({ event }, prefix: string) => ({ reason: `${prefix}: ${errorInfo((event as { error?: unknown }).error).message}` })),
   },
   guards: {
@@ -105,30 +109,7 @@ export const liveMigrateFirstMachine = setup({
     choosingFallback: {
       always: [{ guard: 'mayFence', target: 'fencing' }, { target: 'escalating' }],
     },
-    fencing: {
-      invoke: {
-        src: 'fenceHost',
-        input: ({ context }) => ({ host: hostOf(context.input) }),
-        onDone: { target: 'verifying', actions: assign({ fence: ({ event }) => event.output }) },
-        onError: { target: 'escalating', actions: { type: 'failWith', params: 'fallback fencing failed, no instance evacuated' } },
-      },
-    },
-    verifying: {
-      invoke: {
-        src: 'verifyFenced',
-        input: ({ context }) => ({ host: hostOf(context.input), ...context.fence }),
-        onDone: 'isolating',
-        onError: { target: 'escalating', actions: { type: 'failWith', params: 'fallback fencing not confirmed, no instance evacuated' } },
-      },
-    },
-    isolating: {
-      invoke: {
-        src: 'isolateComputeService',
-        input: ({ context }) => ({ host: hostOf(context.input), forceDown: true, reason: `resurrect: fenced for incident ${context.input.incidentId}` }),
-        onDone: 'listingRemaining',
-        onError: { target: 'escalating', actions: { type: 'failWith', params: 'could not isolate the compute service' } },
-      },
-    },
+    ...fenceStates({ confirmed: 'listingRemaining', failed: 'escalating', label: 'fallback ' }),
     listingRemaining: {
       invoke: {
         src: 'listInstances',

@@ -174,7 +174,6 @@ handles: [host-down]
 initial: hold
 states:
   hold:
-    tags: [waiting]
     on: { recovery.cancel: cancelled }
     after: { 20ms: work }
   work:
@@ -199,6 +198,25 @@ states:
   t.is(parseDelay('1500'), 1500);
   t.is(parseDelay('0'), undefined);
   t.is(parseDelay('1d'), undefined);
+});
+
+test('refused: a waiting state with a timer (a parked recovery runs no timers)', (t) => {
+  const parsed = parseWorkflowText(`
+name: parked-timer
+description: would wait forever
+handles: [host-down]
+initial: hold
+states:
+  hold:
+    tags: [waiting]
+    on: { operator.decision: done }
+    after: { 30m: done }
+  done: { type: final, outcome: recovered }
+`, 'yaml');
+  if (parsed.reason !== undefined) throw new Error(parsed.reason);
+  const result = compileWorkflow(parsed.value, { steps: STEPS });
+  t.is(result.workflow, undefined);
+  t.true(result.problems.some((p) => /tagged "waiting" and uses `after`/.test(p.message)), JSON.stringify(result.problems));
 });
 
 test('an unprovided step fails loudly instead of pretending to run', async (t) => {

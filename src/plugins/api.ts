@@ -11,6 +11,9 @@ import { fromPromise } from 'xstate';
 import type { Logger } from 'pino';
 import type { Clock, FailureKind, Outcome, RecoverySubject } from '../domain';
 import { nonRetryable } from '../domain';
+
+/** Plugin authors throw these: `retryable` errors are retried by the engine, the others go to onError. */
+export { nonRetryable, retryable, ResurrectError } from '../domain';
 import type { CloudDriver } from '../drivers/cloud/port';
 import type { FenceReport, FencingDriver } from '../drivers/fencing/port';
 import type { Notification, Notifier } from '../drivers/notify/port';

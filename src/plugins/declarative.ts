@@ -255,8 +255,8 @@ function checkWorkflow(spec: DeclarativeWorkflow, options: CompileOptions): Fiel
       }
       target(`${at}.after.${delay}`, value, false);
     }
-    if (state.tags?.includes(WAITING_TAG) && state.on === undefined && state.after === undefined) {
-      problems.push({ path: `${at}.tags`, message: `a "${WAITING_TAG}" state needs an "on" (or "after") transition to leave it` });
+    if (state.tags?.includes(WAITING_TAG) && state.on === undefined) {
+      problems.push({ path: `${at}.tags`, message: `a "${WAITING_TAG}" state needs an "on" transition to leave it` });
     }
     if (!state.invoke && !state.on && !state.after && !state.always) {
       problems.push({ path: at, message: 'a non-final state needs invoke, on, after or always: it would never be left' });

@@ -60,6 +60,12 @@ test('resurrect audit of an unknown id exits 3; validate exits 2 naming the file
   const refused = await cli(['validate', join(dir, 'typo.yaml')]);
   t.is(refused.code, 2);
   t.regex(refused.stdout, /refused\s+\S+typo\.yaml: .*fenceHots/);
+
+  // Checked against the built-in workflows too: a name clash is caught here, not at start-up.
+  writeFileSync(join(dir, 'clash.yaml'), 'name: restart-in-place\ndescription: x\nhandles: [instance-down]\ninitial: a\nstates:\n  a:\n    invoke: { step: notify, input: { severity: info, topic: t, summary: s } }\n    onDone: done\n    onError: done\n  done: { type: final, outcome: recovered }\n');
+  const clash = await cli(['validate', join(dir, 'clash.yaml')]);
+  t.is(clash.code, 2);
+  t.regex(clash.stdout, /refused\s+\S+clash\.yaml: duplicate workflow "restart-in-place"/);
 });
 
 test('npm start equivalent: `sim fail` from a second terminal opens an incident the running engine recovers; `trigger` only sends the event', async (t) => {

@@ -94,7 +94,7 @@ export class RecoveryRunner {
         case 'parked':
           return { recoveryId, status: 'waiting' };
         case 'retry':
-          log.warn({ recovery: recoveryId, step: settled.step, attempt, err: settled.error.message }, `step ${settled.step} failed, will retry`);
+          log.warn({ recovery: recoveryId, step: settled.step, attempt, code: settled.error.code }, `${describe(execution.recovery)}: step ${settled.step} failed on attempt ${attempt}: ${settled.error.message}; will retry`);
           throw settled.error;
         case 'crashed':
           await this.finish(execution.recovery, { outcome: 'failed', reason: settled.error.message }, attempt);

@@ -1,11 +1,12 @@
 import * as t from 'io-ts';
 import { nonRetryable } from '../domain';
 import { defineStep } from '../plugins/api';
+import { evacuatedElsewhere, latestEvacuation } from './evacuation-state';
 
 /**
  * Everything that must hold before an evacuation, checked before acting:
  * - invariant I1: the source host is confirmed fenced for this incident, or nothing happens;
- * - an instance already ACTIVE on another host is done (a resumed recovery must not evacuate it again);
+ * - an instance already resurrected on another host is done (a resumed recovery must not evacuate it again);
  * - local-storage instances are rebuilt from their image, so the image must still exist.
  */
 export const checkEvacuable = defineStep({
@@ -19,8 +20,9 @@ export const checkEvacuable = defineStep({
       throw nonRetryable('RSR_NOT_FENCED', `refusing to evacuate ${instance}: ${host} is not confirmed fenced`, { details: { host, instance } });
     }
     const server = await drivers.cloud.getInstance(instance, { signal });
-    if (server.host !== host && server.status === 'ACTIVE') {
-      return { action: 'none' as const, name: server.name, targetHost: server.host, reason: 'already ACTIVE on another host' };
+    const latest = latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host);
+    if (evacuatedElsewhere(server, latest, host)) {
+      return { action: 'none' as const, name: server.name, targetHost: server.host, reason: `already ${server.status} on another host` };
     }
     if (!server.sharedStorage && server.image !== '' && !(await drivers.cloud.imageExists(server.image, { signal }))) {
       throw nonRetryable('RSR_IMAGE_GONE', `cannot rebuild ${instance}: its image ${server.image} no longer exists and its disk is local`, {

@@ -5,7 +5,9 @@ import { pollUntil, secondsParam } from './poll';
 
 /**
  * Live-migrates one instance off a host that still runs it, then waits until it is ACTIVE elsewhere. An
- * instance already elsewhere is done; a migration in flight is followed, not issued again.
+ * instance already elsewhere is done; a migration in flight is followed, not issued again. A stopped
+ * instance cannot be live-migrated (Nova refuses with 409) and has nothing running to protect: it is left
+ * where it is and reported as skipped, with the reason.
  */
 export const liveMigrateInstance = defineStep({
   name: 'liveMigrateInstance',
@@ -16,6 +18,9 @@ export const liveMigrateInstance = defineStep({
     const { drivers, engine, signal, recovery } = context;
     const server = await drivers.cloud.getInstance(instance, { signal });
     if (server.host !== host && server.status === 'ACTIVE') return { targetHost: server.host, issued: false };
+    if (server.host === host && server.status === 'SHUTOFF' && server.taskState === null) {
+      return { skipped: true, reason: `${instance} is stopped: not live-migrated, left on ${host}` };
+    }
     const latest = (await drivers.cloud.listMigrations(instance, { signal })).find((m) => m.type === 'live-migration' && m.source === host);
     const inFlight = latest && (latest.status === 'accepted' || latest.status === 'pre-migrating' || latest.status === 'running');
     if (!inFlight) {

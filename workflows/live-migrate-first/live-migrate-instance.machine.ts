@@ -2,9 +2,9 @@
  * live-migrate-instance — the per-instance child of live-migrate-first.
  *
  *   migrating ──▶ recovered
- *      │ failed after the retry budget
- *      ▼
- *   failed (the parent applies its fallback)
+ *      │ stopped instance      │ failed after the retry budget
+ *      ▼                       ▼
+ *   skipped                  failed (the parent applies its fallback)
  */
 import { assign, setup } from 'xstate';
 import type { RecoveryInput, RecoveryOutput } from '../../src/plugins/api';
@@ -21,7 +21,7 @@ interface Context {
 export const liveMigrateInstanceMachine = setup({
   types: { context: {} as Context, input: {} as RecoveryInput, output: {} as RecoveryOutput },
   actors: {
-    liveMigrateInstance: stepActor<{ host: string; instance: string }, { targetHost: string }>('liveMigrateInstance'),
+    liveMigrateInstance: stepActor<{ host: string; instance: string }, { targetHost?: string; skipped?: boolean; reason?: string }>('liveMigrateInstance'),
   },
 }).createMachine({
   id: 'live-migrate-instance',
@@ -32,12 +32,16 @@ export const liveMigrateInstanceMachine = setup({
       invoke: {
         src: 'liveMigrateInstance',
         input: ({ context }) => ({ host: hostOf(context.input), instance: instanceOf(context.input) }),
-        onDone: { target: 'recovered', actions: assign({ targetHost: ({ event }) => event.output.targetHost }) },
+        onDone: [
+          { guard: ({ event }) => event.output.skipped === true, target: 'skipped', actions: assign({ reason: ({ event }) => event.output.reason }) },
+          { target: 'recovered', actions: assign({ targetHost: ({ event }) => event.output.targetHost }) },
+        ],
         onError: { target: 'failed', actions: assign({ reason: ({ event }) => errorInfo(event.error).message }) },
       },
     },
     recovered: { type: 'final', entry: assign({ outcome: 'recovered' as const }) },
     failed: { type: 'final', entry: assign({ outcome: 'failed' as const }) },
+    skipped: { type: 'final', entry: assign({ outcome: 'skipped' as const }) },
   },
   output: ({ context }) => ({
     outcome: context.outcome ?? 'failed',

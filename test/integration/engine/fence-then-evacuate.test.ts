@@ -130,3 +130,17 @@ test('fence-then-evacuate: a host with no instances resolves at once', async (t)
   t.is(closed.outcome, 'recovered');
   t.is(h.world.count('evacuate'), 0);
 });
+
+test('fence-then-evacuate: an instance that was stopped is resurrected stopped, and counts as recovered', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.addInstance({ id: 'vm-off', host: 'compute-1', flavor: { name: 'm1.small', vcpus: 1, ramMb: 2048, extraSpecs: {} }, sharedStorage: true, image: 'img-cirros', status: 'SHUTOFF' });
+  h.world.failHost('compute-1', 'power');
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered', closed.reason);
+  const vm = h.world.instanceState('vm-off');
+  t.is(vm.status, 'SHUTOFF', 'Nova keeps the power state it had');
+  t.not(String(vm.host), 'compute-1');
+  t.is(h.world.count('evacuate', 'vm-off', 'accepted'), 1);
+});

@@ -76,3 +76,19 @@ test('live-migrate-first: nova-compute restarted while we wait ⇒ the host is d
   t.is(closed.outcome, 'recovered');
   t.is(h.world.instanceIds('compute-1').length, 0);
 });
+
+test('live-migrate-first: a stopped instance is not live-migrated (Nova would refuse): skipped with a reason, the drain succeeds', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.addInstance({ id: 'vm-off', host: 'compute-1', flavor: { name: 'm1.small', vcpus: 1, ramMb: 2048, extraSpecs: {} }, sharedStorage: true, image: 'img-cirros', status: 'SHUTOFF' });
+  h.world.failHost('compute-1', 'degraded');
+  const { incident } = await h.app.engine.report({ kind: 'host-degraded', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered', closed.reason);
+  t.is(h.world.count('liveMigrate', 'vm-off'), 0);
+  t.is(String(h.world.instanceState('vm-off').host), 'compute-1');
+  const results = await h.app.engine.childResults(incident.recoveryId);
+  const off = results.find((r) => r.subject.instance === 'vm-off');
+  t.is(off?.outcome, 'skipped');
+  t.regex(off?.reason ?? '', /stopped: not live-migrated/);
+});

@@ -24,7 +24,17 @@ export const FailureEvent = t.refinement(
 );
 export type FailureEvent = t.TypeOf<typeof FailureEvent>;
 
-/** The subject an incident is about: the dedupe and "one active recovery" key. */
+/** The subject an incident is about: `host:compute-3` or `instance:<id>`. */
 export function subjectOf(event: Pick<FailureEvent, 'kind' | 'host' | 'instance'>): string {
   return event.kind === 'instance-down' && event.instance ? `instance:${event.instance}` : `host:${event.host}`;
+}
+
+/**
+ * Events with the same dedupe key join one incident. A host that is only being drained (service down,
+ * degraded) and then dies is a new, graver failure: its host-down must open its own incident and fence,
+ * not be swallowed as a duplicate of the drain. Per-instance locks keep the two from acting on one VM at once.
+ */
+export function dedupeKeyOf(event: Pick<FailureEvent, 'kind' | 'host' | 'instance'>): string {
+  const subject = subjectOf(event);
+  return event.kind === 'service-down' || event.kind === 'host-degraded' ? `${subject}:drain` : subject;
 }

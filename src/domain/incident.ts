@@ -9,6 +9,8 @@ export const Incident = t.intersection(
       id: t.string,
       kind: FailureKind,
       subject: t.string,
+      /** Events with the same key join this incident while it is open and for the dedupe window after. */
+      dedupeKey: t.string,
       host: HostName,
       status: IncidentStatus,
       openedAt: IsoTime,

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock, FailureKind, Incident, Recovery } from '../domain';
-import { decodeOrThrow, FailureEvent, isoNow, nonRetryable, subjectOf } from '../domain';
+import { decodeOrThrow, dedupeKeyOf, FailureEvent, isoNow, nonRetryable, subjectOf } from '../domain';
 import type { ChildResult } from '../plugins/api';
 import type { Registry } from '../plugins/registry';
 import type { AuditLog } from './audit-log';
@@ -47,7 +47,7 @@ export class Engine {
   constructor(private readonly deps: EngineDeps) {}
 
   async report(raw: unknown): Promise<ReportResult> {
-    const { incidents, store, queue, audit, clock, redis, registry, settings, log } = this.deps;
+    const { incidents, store, queue, audit, clock, registry, settings, log } = this.deps;
     const event = decodeOrThrow(FailureEvent, raw, 'failure event');
     const now = clock.now();
     const workflow = settings.workflows[event.kind];
@@ -55,11 +55,17 @@ export class Engine {
     const id = newIncidentId(now);
     const recoveryId = rootRecoveryId(id);
     const candidate: Incident = {
-      id, kind: event.kind, subject: subjectOf(event), host: event.host, status: 'open', openedAt: isoNow(now),
+      id, kind: event.kind, subject: subjectOf(event), dedupeKey: dedupeKeyOf(event), host: event.host, status: 'open', openedAt: isoNow(now),
       event: { ...event, observedAt: event.observedAt ?? isoNow(now) }, duplicates: 0 as Incident['duplicates'], workflow, recoveryId,
       ...(event.instance ? { instance: event.instance } : {}),
     };
-    const opened = await incidents.open(candidate, now);
+    const recovery: Recovery = {
+      id: recoveryId, incidentId: id, workflow, status: 'queued', createdAt: isoNow(now), updatedAt: isoNow(now),
+      attempts: 0 as Recovery['attempts'],
+      subject: { host: event.host, ...(event.instance ? { instance: event.instance } : {}) },
+      params: { ...settings.params, ...(settings.paramsByKind[event.kind] ?? {}) },
+    };
+    const opened = await incidents.open(candidate, recovery, now);
     if (!opened.created) {
       const duplicates = await incidents.countDuplicate(opened.id);
       await audit.write({
@@ -70,22 +76,16 @@ export class Engine {
       log.info({ incident: opened.id, subject: candidate.subject }, `duplicate ${event.kind} for ${candidate.subject} joined incident ${opened.id}`);
       const existing = await incidents.get(opened.id);
       if (!existing) throw nonRetryable('RSR_INCIDENT_NOT_FOUND', `incident ${opened.id} holds ${candidate.subject} but is missing`);
+      // Heals a crash between opening and enqueueing: the job id is the recovery's, so this is a no-op
+      // whenever the job exists.
+      if (existing.status === 'open' && (await store.get(existing.recoveryId))?.status === 'queued') await queue.enqueueRun(existing.recoveryId);
       return { incident: existing, created: false };
     }
-    const recovery: Recovery = {
-      id: recoveryId, incidentId: id, workflow, status: 'queued', createdAt: isoNow(now), updatedAt: isoNow(now),
-      attempts: 0 as Recovery['attempts'],
-      subject: { host: event.host, ...(event.instance ? { instance: event.instance } : {}) },
-      params: { ...settings.params, ...(settings.paramsByKind[event.kind] ?? {}) },
-    };
-    const multi = redis.multi();
-    store.create(multi, recovery, now);
-    audit.append(multi, {
+    await audit.write({
       at: isoNow(now), type: 'incident', incidentId: id, recoveryId, workflow,
       message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}`,
       details: { event },
     });
-    await multi.exec();
     await queue.enqueueRun(recoveryId);
     log.info({ incident: id, recovery: recoveryId, workflow }, `incident ${id} opened: ${event.kind} ${candidate.subject} → ${workflow}`);
     return { incident: candidate, created: true };
@@ -94,7 +94,7 @@ export class Engine {
   /** Wakes a parked recovery with an operator's decision. */
   async decide(recoveryId: string, decision: 'approve' | 'deny' | 'resolve', by: string, comment?: string): Promise<void> {
     const recovery = await this.recovery(recoveryId);
-    const n = await this.deps.redis.incr(`${this.deps.keys.recovery(recoveryId)}:decisions`);
+    const n = await this.deps.redis.incr(this.deps.keys.decisions(recoveryId));
     await this.deps.audit.write({
       at: isoNow(this.deps.clock.now()), type: 'decision', incidentId: recovery.incidentId, recoveryId,
       message: `operator ${by} decided: ${decision}${comment ? ` (${comment})` : ''}`,

@@ -1,11 +1,13 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import type { Incident, Outcome } from '../domain';
+import type { Incident, Outcome, Recovery } from '../domain';
 import type { Keys } from './keys';
 
 /**
- * Opening is atomic: the subject key (`host:compute-3`) is the dedupe lock, set only if free, in the same
- * script that writes the incident, so two identical events racing on two API nodes open one incident.
- * KEYS: 1 subject, 2 incident, 3 index. ARGV: 1 id, 2 incident JSON, 3 score.
+ * Opening is atomic: the dedupe key (`host:compute-3`) is the lock, set only if free, in the same script that
+ * writes the incident and its root recovery, so two identical events racing on two API nodes open one
+ * incident, and a crash cannot leave an incident without its recovery.
+ * KEYS: 1 dedupe key, 2 incident, 3 incident index, 4 recovery, 5 recovery index.
+ * ARGV: 1 incident id, 2 incident JSON, 3 score, 4 recovery id, 5 recovery JSON, 6 recovery status.
  */
 const OPEN = `
 local existing = redis.call('GET', KEYS[1])
@@ -13,6 +15,9 @@ if existing then return {0, existing} end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'data', ARGV[2], 'duplicates', 0)
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('HSETNX', KEYS[4], 'data', ARGV[5])
+redis.call('HSETNX', KEYS[4], 'status', ARGV[6])
+redis.call('ZADD', KEYS[5], 'NX', ARGV[3], ARGV[4])
 return {1, ARGV[1]}
 `;
 
@@ -24,20 +29,28 @@ return 0
 
 export class IncidentStore {
   constructor(private readonly redis: Redis, private readonly keys: Keys) {
-    redis.defineCommand('rsrOpenIncident', { numberOfKeys: 3, lua: OPEN });
+    redis.defineCommand('rsrOpenIncident', { numberOfKeys: 5, lua: OPEN });
   }
 
-  /** Opens `incident` unless its subject is held; returns the id of whichever incident holds the subject. */
-  async open(incident: Incident, score: number): Promise<{ created: boolean; id: string }> {
+  /**
+   * Opens `incident` with its root `recovery` unless its dedupe key is held; returns the id of whichever
+   * incident holds the key.
+   */
+  async open(incident: Incident, recovery: Recovery, score: number): Promise<{ created: boolean; id: string }> {
     const run = (this.redis as unknown as { rsrOpenIncident(...args: (string | number)[]): Promise<[number, string]> }).rsrOpenIncident;
     const [created, id] = await run.call(
       this.redis,
-      this.keys.subject(incident.subject),
+      this.keys.subject(incident.dedupeKey),
       this.keys.incident(incident.id),
       this.keys.incidentIndex(),
+      this.keys.recovery(recovery.id),
+      this.keys.recoveryIndex(),
       incident.id,
       JSON.stringify(incident),
       score,
+      recovery.id,
+      JSON.stringify(recovery),
+      recovery.status,
     );
     return { created: created === 1, id };
   }
@@ -56,7 +69,7 @@ export class IncidentStore {
     const status = outcome === 'recovered' || outcome === 'skipped' ? 'resolved' : 'escalated';
     const closed: Incident = { ...incident, status, outcome, closedAt: closedAt as Incident['openedAt'], ...(reason ? { reason } : {}) };
     multi.hset(this.keys.incident(incident.id), 'data', JSON.stringify(closed));
-    multi.eval(RELEASE_SUBJECT, 1, this.keys.subject(incident.subject), incident.id, Math.max(1, dedupeWindowSeconds));
+    multi.eval(RELEASE_SUBJECT, 1, this.keys.subject(incident.dedupeKey), incident.id, Math.max(1, dedupeWindowSeconds));
     return multi;
   }
 

@@ -6,17 +6,16 @@ export class Keys {
   constructor(readonly prefix: string = 'rsr') {}
 
   get bullPrefix(): string { return `${this.prefix}:bull`; }
-  get seq(): string { return `${this.prefix}:seq`; }
 
   incident(id: string): string { return `${this.prefix}:incident:${id}`; }
-  /** subject (`host:compute-3`) → the incident currently holding it; the dedupe key. */
+  /** dedupe key (`host:compute-3`, `host:compute-3:drain`) → the incident holding it. */
   subject(subject: string): string { return `${this.prefix}:subject:${subject}`; }
   incidentIndex(): string { return `${this.prefix}:idx:incidents`; }
 
   recovery(id: string): string { return `${this.prefix}:recovery:${id}`; }
   recoveryIndex(): string { return `${this.prefix}:idx:recoveries`; }
-  /** Events for a recovery parked in a waiting state, consumed in order by the next wake job. */
-  inbox(id: string): string { return `${this.prefix}:inbox:${id}`; }
+  /** Counter giving each operator decision on a recovery its own wake job. */
+  decisions(id: string): string { return `${this.prefix}:decisions:${id}`; }
   /** child key → child recovery id, written in full before any child job exists. */
   children(parentId: string): string { return `${this.prefix}:children:${parentId}`; }
   /** child recovery id → its final result; the parent wakes when this is as long as `children`. */

@@ -102,7 +102,20 @@ export class RecoveryQueue {
    * Runs `handler` for each job. The bridge between our errors and bull's retries lives here and only here:
    * a non-retryable error discards the job (bull 4 has no UnrecoverableError) before it is rethrown.
    */
-  process(concurrency: number, handler: (job: Bull.Job<JobData>) => Promise<JobResult>): void {
+  process(
+    concurrency: number,
+    handler: (job: Bull.Job<JobData>) => Promise<JobResult>,
+    onGaveUp?: (job: Bull.Job<JobData>, error: Error) => Promise<void>,
+  ): void {
+    if (onGaveUp) {
+      // 'failed' fires for every failed attempt; only a job bull will not run again (no attempts left,
+      // discarded, or stalled too often) is given up. The stall check emits it in whichever worker ran it.
+      this.queue.on('failed', (job, error) => {
+        void (async () => {
+          if ((await job.getState()) === 'failed') await onGaveUp(job, error);
+        })().catch((err: unknown) => this.log.error({ err, job: job.id }, 'could not record a job given up'));
+      });
+    }
     // bull 4 names the worker's connection (CLIENT SETNAME) without awaiting or catching it: a close right
     // after start rejects it unhandled. Keep the promise so close() can wait for it, and catch it.
     const queue = this.queue as unknown as { setWorkerName(): Promise<unknown> };

@@ -82,16 +82,6 @@ export class RecoveryStore {
     return multi;
   }
 
-  async inbox(id: string): Promise<unknown[]> {
-    const raw = await this.redis.lrange(this.keys.inbox(id), 0, -1);
-    return raw.map((entry) => JSON.parse(entry) as unknown);
-  }
-
-  consumeInbox(multi: ChainableCommander, id: string, count: number): ChainableCommander {
-    if (count > 0) multi.ltrim(this.keys.inbox(id), count, -1);
-    return multi;
-  }
-
   async list(options: { offset?: number; limit?: number } = {}): Promise<Recovery[]> {
     const ids = await this.redis.zrevrange(this.keys.recoveryIndex(), options.offset ?? 0, (options.offset ?? 0) + (options.limit ?? 100) - 1);
     const rows = await Promise.all(ids.map((id) => this.get(id)));

@@ -108,6 +108,18 @@ export class RecoveryRunner {
     }
   }
 
+  /**
+   * bull will not run this job again (its attempts are spent, it was discarded, or it stalled too often). A
+   * recovery left unfinished now would hold its instance lock and strand its parent and incident: end it
+   * failed, with the reason, through the same path as any finish.
+   */
+  async gaveUp(job: Bull.Job<JobData>, error: Error): Promise<void> {
+    const recovery = await this.deps.store.get(job.data.recoveryId);
+    if (!recovery || recovery.status === 'done') return;
+    this.deps.log.error({ recovery: recovery.id, job: job.id, err: error.message }, `${describe(recovery)}: job ${job.id} given up: ${error.message}`);
+    await this.finish(recovery, { outcome: 'failed', reason: `job ${job.id} given up: ${error.message}` }, job.attemptsMade);
+  }
+
   /** Stops every machine in flight without writing anything more: what a killed worker would leave behind. */
   haltAll(): void {
     for (const execution of this.active) execution.halt();

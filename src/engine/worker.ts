@@ -11,7 +11,7 @@ export class RecoveryWorker {
   start(concurrency: number): void {
     if (this.started) return;
     this.started = true;
-    this.queue.process(concurrency, (job) => this.runner.process(job));
+    this.queue.process(concurrency, (job) => this.runner.process(job), (job, error) => this.runner.gaveUp(job, error));
     this.log.info({ worker: this.name, concurrency }, `worker ${this.name} processing recoveries (concurrency ${concurrency})`);
   }
 

@@ -112,3 +112,17 @@ test('every transition persists the snapshot with its audit record: the stored s
   t.is(snapshot.value, 'gaveUp');
   t.is(snapshot.status, 'done');
 });
+
+test('a job no worker can run (its workflow is not registered here) ends its recovery and incident failed instead of stranding them', async (t) => {
+  const prefix = redis.newPrefix();
+  // The reporting side knows the workflow; the only worker does not (a plugin missing on that node).
+  const reporter = await startEngine(redis, { prefix, plugins: [probes], config: { workflows }, worker: false });
+  t.teardown(() => reporter.close());
+  const worker = await startEngine(redis, { prefix, world: reporter.world });
+  t.teardown(() => worker.close());
+  const { incident } = await reporter.app.engine.report({ kind: 'service-down', host: 'compute-1' });
+  const closed = await worker.waitClosed(incident.id);
+  t.is(closed.outcome, 'failed');
+  t.regex(closed.reason ?? '', /given up: no workflow registered under "refuse-probe"/);
+  t.is((await worker.app.engine.recovery(incident.recoveryId)).status, 'done');
+});

@@ -34,3 +34,27 @@ test('one active recovery per instance: a host evacuation waits for the instance
   const child = (await h.app.engine.children(hostIncident.recoveryId)).find((c) => c.subject.instance === 'vm-a');
   t.is(Number(child?.attempts), 1, 'waiting for the lock spent no retry');
 });
+
+test('a host that dies while being drained gets its own host-down incident (fenced, evacuated), not a swallowed duplicate', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.failHost('compute-1', 'degraded');
+  const drain = await h.app.engine.report({ kind: 'host-degraded', host: 'compute-1' });
+  const again = await h.app.engine.report({ kind: 'service-down', host: 'compute-1' });
+  t.false(again.created, 'another drain-class event joins the drain');
+  t.is(again.incident.id, drain.incident.id);
+
+  h.world.failHost('compute-1', 'power');
+  const down = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  t.true(down.created, 'host-down is graver than the drain: a new incident');
+  t.not(down.incident.id, drain.incident.id);
+  await h.waitClosed(drain.incident.id);
+  const closed = await h.waitClosed(down.incident.id);
+  t.is(closed.outcome, 'recovered', closed.reason);
+  for (const id of ['vm-a', 'vm-b', 'vm-c']) {
+    t.not(String(h.world.instanceState(id).host), 'compute-1', id);
+    t.is(h.world.instanceState(id).status, 'ACTIVE', id);
+  }
+  t.is(h.world.hostState('compute-1').power, 'off');
+  t.deepEqual(h.world.splitBrains(), []);
+});

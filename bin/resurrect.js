@@ -2,6 +2,8 @@
 'use strict';
 // The CLI runs the TypeScript sources through tsx, with its CommonJS and ESM hooks both (plugins are loaded
 // with import()), which also lets operators drop TypeScript plugins into workflows/ or plugins/ unbuilt.
+// `resurrect audit … | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (err) => { if (err.code === 'EPIPE') process.exit(0); throw err; });
 require('tsx/cjs/api').register();
 import('tsx/esm/api')
   .then(({ register }) => {

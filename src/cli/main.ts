@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ResurrectError } from '../domain';
 import { audit } from './commands/audit';
+import { decide } from './commands/decide';
 import { demo } from './commands/demo';
 import { simFail, simFault, simRecover } from './commands/sim';
 import { start } from './commands/start';
@@ -51,6 +52,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--time-scale <n>', 'simulated latency scale (1 = realistic)', '0.05')
     .option('--seed <n>', 'simulator seed', '42')
     .action((opts) => run(() => demo({ ...globals(), ...opts }))());
+
+  program.command('decide').description("give an operator's decision to a recovery waiting for one")
+    .argument('<recovery>', 'recovery id')
+    .addArgument(new Command().createArgument('<decision>', 'the decision').choices(['approve', 'deny', 'resolve']))
+    .option('--by <name>', 'who decides (default: $USER)')
+    .option('--comment <text>', 'recorded in the audit trail')
+    .action((recovery, decision, opts) => run(() => decide(recovery, decision, { ...globals(), ...opts }))());
 
   program.command('audit').description('print the ordered audit trail of a recovery or incident').argument('<id>')
     .action((id) => run(() => audit(id, globals()))());

@@ -59,7 +59,7 @@ export const DEFAULT_CONFIG: Config = {
   notifiers: [{ type: 'log' }],
   plugins: { dirs: [] },
   workflows: { ...DEFAULT_WORKFLOWS },
-  params: { pollIntervalMs: 250, activeTimeoutSeconds: 600, serviceWaitSeconds: 60 },
+  params: { pollIntervalMs: 250, activeTimeoutSeconds: 600, serviceWaitSeconds: 60, livenessWaitSeconds: 12 },
   paramsByKind: {},
   incidents: { dedupeWindowSeconds: 300 },
   worker: { embedded: true, concurrency: 16, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalledCount: 5 },

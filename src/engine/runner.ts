@@ -309,7 +309,7 @@ class Execution {
     this.halted = true;
     this.actor?.stop();
     const now = this.deps.clock.now();
-    const retrying: Recovery = { ...this.recovery, status: 'queued', updatedAt: isoNow(now) };
+    const retrying: Recovery = { ...this.recovery, status: 'retrying', updatedAt: isoNow(now) };
     this.recovery = retrying;
     this.enqueueWrite(() => {
       const multi = this.deps.redis.multi();

@@ -114,7 +114,7 @@ export interface WorkflowDefinition {
   readonly source?: string;
 }
 
-/** A service level. The policy issue gives SLAs their full shape; the runner already uses retries and priority. */
+/** A service level, as plugins contribute it. The policy layer (not built yet) will apply it per recovery. */
 export interface SlaDefinition {
   readonly name: string;
   readonly description: string;

@@ -7,21 +7,16 @@
  * name: reboot-then-notify
  * description: Hard-reboot a crashed VM, page a human if it does not come back
  * handles: [instance-down]
- * params: { timeoutSeconds: 600 }          # optional defaults; when present, $params.<key> must be declared
  * initial: reboot
  * states:
  *   reboot:
- *     invoke: { step: restartInstance, input: { instance: $subject.instance, mode: hard } }
- *     onDone: wait
- *     onError: escalate
- *   wait:
- *     invoke: { step: waitForInstance, input: { instance: $subject.instance, timeoutSeconds: $params.timeoutSeconds } }
+ *     invoke: { step: restartInstance, input: { instance: $subject.instance, mode: hard-reboot } }
  *     onDone:
- *       - { target: done, when: { path: $results.wait.status, equals: ACTIVE } }
- *       - { target: escalate }
+ *       - { target: done, when: { path: $results.reboot.issued, equals: true } }
+ *       - { target: done }
  *     onError: escalate
  *   escalate:
- *     invoke: { step: notify, input: { severity: critical, summary: "VM did not come back", error: $error.message } }
+ *     invoke: { step: notify, input: { severity: critical, topic: incident.escalated, summary: VM did not come back } }
  *     onDone: escalated
  *     onError: escalated
  *   done: { type: final, outcome: recovered }

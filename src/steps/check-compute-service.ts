@@ -1,5 +1,4 @@
 import * as t from 'io-ts';
-import { retryable } from '../domain';
 import { defineStep } from '../plugins/api';
 import { pollUntil, secondsParam } from './poll';
 
@@ -19,8 +18,6 @@ export const awaitComputeService = defineStep({
     return pollUntil(context, async () => {
       const service = await drivers.cloud.getService(host, { signal });
       return service.state === 'up' ? { host, state: service.state } : undefined;
-    }, { timeoutMs, what: `the compute service of ${host} to come back`, code: 'RSR_CLOUD_CONFLICT' }).catch((err) => {
-      throw retryable('RSR_CLOUD_CONFLICT', (err as Error).message);
-    });
+    }, { timeoutMs, what: `the compute service of ${host} to come back`, code: 'RSR_CLOUD_CONFLICT' });
   },
 });

@@ -12,6 +12,9 @@ import { secondsParam } from './poll';
  * the simulator heartbeats continuously.
  * On success the evidence is recorded; evacuations refuse to start without it.
  */
+/** Nova's report_interval is 10 s: a live nova-compute heartbeats at least once in 12 s. */
+export const DEFAULT_LIVENESS_WAIT_SECONDS = 12;
+
 export const verifyFenced = defineStep({
   name: 'verifyFenced',
   description: 'Confirm power-off by a status read and by the absence of service heartbeats',
@@ -23,7 +26,7 @@ export const verifyFenced = defineStep({
       throw nonRetryable('RSR_FENCE_UNCONFIRMED', `power state of ${input.host} reads "${power}" after fencing`, { details: { host: input.host, power } });
     }
     const before = await drivers.cloud.getService(input.host, { signal });
-    await clock.sleep(Math.max(5, secondsParam(recovery.params, 'livenessWaitSeconds', 0) * 1000), signal);
+    await clock.sleep(Math.max(5, secondsParam(recovery.params, 'livenessWaitSeconds', DEFAULT_LIVENESS_WAIT_SECONDS) * 1000), signal);
     const service = await drivers.cloud.getService(input.host, { signal });
     if (Date.parse(service.updatedAt) > Date.parse(before.updatedAt)) {
       throw nonRetryable(

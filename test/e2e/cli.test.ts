@@ -72,7 +72,7 @@ test('npm start equivalent: `sim fail` from a second terminal opens an incident 
   const prefix = redis.newPrefix();
   const runtimeDir = mkdtempSync(join(tmpdir(), 'rsr-runtime-'));
   const configFile = join(runtimeDir, 'config.yaml');
-  writeFileSync(configFile, `redis:\n  prefix: ${prefix}\ncloud:\n  sim:\n    timeScale: 0.01\nparams:\n  pollIntervalMs: 50\n`);
+  writeFileSync(configFile, `redis:\n  prefix: ${prefix}\ncloud:\n  sim:\n    timeScale: 0.01\nparams:\n  pollIntervalMs: 50\n  livenessWaitSeconds: 0.1\nworkflows:\n  host-degraded: notify-only\n`);
   const env = { ...process.env, REDIS_URL: redis.url, RESURRECT_RUNTIME_DIR: runtimeDir, RESURRECT_CONFIG: configFile };
   const engine = spawn(process.execPath, [BIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -107,6 +107,23 @@ test('npm start equivalent: `sim fail` from a second terminal opens an incident 
   t.is(vmFail.code, 0, vmFail.stderr);
   const vm = JSON.parse(vmFail.stdout) as { reports: { incident: { workflow: string; kind: string } }[] };
   t.is(vm.reports[0]?.incident.workflow, 'restart-in-place');
+
+  // notify-only (mapped for host-degraded here) waits for an operator, who decides from the CLI.
+  const held = JSON.parse((await cli(['trigger', 'host-degraded', 'compute-6', '--json'], second)).stdout) as { incident: { id: string; recoveryId: string } };
+  for (let i = 0; i < 200 && !/→ awaitingDecision/.test(trail); i++) {
+    trail = (await cli(['audit', held.incident.recoveryId], second)).stdout;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const decided = await cli(['decide', held.incident.recoveryId, 'resolve', '--by', 'erin', '--comment', 'replaced the fan'], second);
+  t.is(decided.code, 0, decided.stderr);
+  for (let i = 0; i < 200 && !/incident resolved/.test(trail); i++) {
+    trail = (await cli(['audit', held.incident.id], second)).stdout;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.regex(trail, /operator erin decided: resolve \(replaced the fan\)/);
+  t.regex(trail, /incident resolved: decided by erin: replaced the fan/);
+  const bad = await cli(['decide', held.incident.recoveryId, 'maybe'], second);
+  t.is(bad.code, 2, 'an invalid decision is refused by the argument parser');
 
   engine.kill('SIGTERM');
   t.is(await exited, 0);

@@ -18,7 +18,8 @@ export async function demo(options: GlobalOptions & { host: string; timeScale: s
   const config = {
     ...base,
     cloud: { ...base.cloud, sim: { ...base.cloud.sim, timeScale: Number(options.timeScale), seed: Number(options.seed) } },
-    params: { ...base.params, pollIntervalMs: 100 },
+    // The simulated cloud runs at `timeScale`; so does the wait for a heartbeat after the fence.
+    params: { ...base.params, pollIntervalMs: 100, livenessWaitSeconds: Number(base.params.livenessWaitSeconds ?? 12) * Number(options.timeScale) },
     retry: { ...base.retry, backoffMs: 500 },
   };
   const log = createLogger({ level: config.log.level });

@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis';
 import { createLogger } from '../../config/logger';
 import type { SimFailMode } from '../../drivers/cloud/sim/world';
-import { sendSimCommand } from '../../sim/control-channel';
-import type { SimCommand } from '../../sim/control-channel';
+import { sendSimCommand } from '../../engine/control-channel';
+import type { SimCommand } from '../../engine/control-channel';
 import type { GlobalOptions } from '../connect';
 import { configFrom, locateRunningRedis } from '../connect';
 
-async function send(options: GlobalOptions, command: SimCommand): Promise<unknown> {
+export async function send(options: GlobalOptions, command: SimCommand): Promise<unknown> {
   const config = configFrom(options);
   const { url, prefix } = await locateRunningRedis(config, createLogger({ level: 'warn' }));
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });

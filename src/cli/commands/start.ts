@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { buildApp } from '../../container';
 import { createLogger } from '../../config/logger';
 import { ensureRedis, redactRedisUrl } from '../../drivers/redis/locate-redis';
-import { serveSimControl } from '../../sim/control-channel';
+import { serveSimControl } from '../../engine/control-channel';
 import type { GlobalOptions } from '../connect';
 import { configFrom } from '../connect';
 import { writeRuntimeFile } from '../runtime-file';
@@ -19,9 +19,7 @@ export async function start(options: GlobalOptions & { concurrency?: string }): 
   if (config.worker.embedded) app.worker().start(options.concurrency ? Number(options.concurrency) : config.worker.concurrency);
 
   const subscriber = new Redis(redis.url);
-  const stopControl = app.world
-    ? await serveSimControl({ subscriber, publisher: app.redis, prefix, world: app.world, log, report: (event) => app.engine.report(event) })
-    : async () => undefined;
+  const stopControl = await serveSimControl({ subscriber, publisher: app.redis, prefix, world: app.world, log, report: (event) => app.engine.report(event) });
   const removeRuntimeFile = writeRuntimeFile({ pid: process.pid, redisUrl: redis.url, prefix, startedAt: new Date().toISOString() });
   if (app.world) {
     const snapshot = app.world.snapshot();

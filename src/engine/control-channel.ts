@@ -6,10 +6,12 @@ import { nonRetryable, toResurrectError } from '../domain';
 import type { SimFailMode, SimWorld } from '../drivers/cloud/sim/world';
 
 /**
- * `resurrect sim …` in a second terminal talks to the simulated cloud inside `resurrect start` through Redis:
- * a command on a pub/sub channel, the answer on a list the caller blocks on. No extra port to open or find.
+ * `resurrect sim …` and `resurrect trigger` in a second terminal talk to the running `resurrect start` through
+ * Redis: a command on a pub/sub channel, the answer on a list the caller blocks on. No extra port to open or
+ * find, and the running engine (its configuration, its workflows) decides what an event starts.
  */
 export type SimCommand =
+  | { readonly op: 'report'; readonly event: unknown }
   | { readonly op: 'fail'; readonly target: string; readonly mode: SimFailMode; readonly emit: boolean }
   | { readonly op: 'recover'; readonly host: string }
   | { readonly op: 'fault'; readonly spec: unknown }
@@ -34,7 +36,9 @@ export const EVENT_FOR_MODE: Readonly<Record<SimFailMode, FailureKind>> = {
 };
 
 /** Applies a command to the world; a `fail` also reports the failure event, as a host monitor would. */
-export async function applySimCommand(world: SimWorld, command: SimCommand, report: (event: FailureEvent) => Promise<unknown>): Promise<unknown> {
+export async function applySimCommand(world: SimWorld | undefined, command: SimCommand, report: (event: FailureEvent) => Promise<unknown>): Promise<unknown> {
+  if (command.op === 'report') return report(command.event as FailureEvent);
+  if (!world) throw nonRetryable('RSR_INPUT_INVALID', 'this engine runs no simulated cloud');
   switch (command.op) {
     case 'fail': {
       const failed = world.fail(command.target, command.mode);
@@ -58,9 +62,9 @@ export async function applySimCommand(world: SimWorld, command: SimCommand, repo
   }
 }
 
-/** Serves commands for the world inside this process until the returned function is called. */
+/** Serves commands for this engine (and its simulated world, if any) until the returned function is called. */
 export async function serveSimControl(options: {
-  subscriber: Redis; publisher: Redis; prefix: string; world: SimWorld; log: Logger; report: (event: FailureEvent) => Promise<unknown>;
+  subscriber: Redis; publisher: Redis; prefix: string; world?: SimWorld; log: Logger; report: (event: FailureEvent) => Promise<unknown>;
 }): Promise<() => Promise<void>> {
   const { subscriber, publisher, prefix, world, log, report } = options;
   await subscriber.subscribe(channel(prefix));
@@ -89,11 +93,11 @@ export async function sendSimCommand(redis: Redis, prefix: string, command: SimC
   const id = randomUUID();
   const listeners = await redis.publish(channel(prefix), JSON.stringify({ id, command }));
   if (listeners === 0) {
-    throw nonRetryable('RSR_DRIVER_UNAVAILABLE', 'no running Resurrect with a simulated cloud is listening: start one with `npm start`');
+    throw nonRetryable('RSR_DRIVER_UNAVAILABLE', 'no running Resurrect is listening: start one with `npm start`');
   }
   const answer = await redis.blpop(replyKey(prefix, id), timeoutSeconds);
-  if (!answer) throw nonRetryable('RSR_DRIVER_TIMEOUT', `the simulator did not answer within ${timeoutSeconds} s`);
+  if (!answer) throw nonRetryable('RSR_DRIVER_TIMEOUT', `the engine did not answer within ${timeoutSeconds} s`);
   const reply = JSON.parse(answer[1]) as SimReply;
-  if (!reply.ok) throw nonRetryable('RSR_INPUT_INVALID', reply.error ?? 'the simulator refused the command');
+  if (!reply.ok) throw nonRetryable('RSR_INPUT_INVALID', reply.error ?? 'the engine refused the command');
   return reply.result;
 }

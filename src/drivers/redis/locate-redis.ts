@@ -107,34 +107,40 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<LocatedR
   const localUrl = options.localUrl ?? DEFAULT_LOCAL_REDIS_URL;
   if (await answersPing(localUrl, LOCAL_PING_TIMEOUT_MS)) return found(localUrl, 'local', log);
 
-  let binary = findOnPath('redis-server', env);
-  let origin: 'private' | 'installed' = 'private';
-  if (binary === undefined) {
-    const aptGet = installer(env, options.allowInstall ?? true);
-    if (aptGet === undefined) throw new ResurrectError('RSR_REDIS_UNAVAILABLE', NO_REDIS_MESSAGE);
-    await aptInstallRedis(aptGet, env, log);
-    // Debian puts it in /usr/bin, which a trimmed PATH may lack.
-    binary = findOnPath('redis-server', env) ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined);
-    if (binary === undefined) {
-      throw new ResurrectError('RSR_REDIS_UNAVAILABLE', 'apt-get installed redis-server but no redis-server binary can be found.');
-    }
-    origin = 'installed';
-  }
-
+  const { binary, installed } = await redisServerBinary(env, options.allowInstall ?? true, log, NO_REDIS_MESSAGE);
+  const origin: 'private' | 'installed' = installed ? 'installed' : 'private';
   const server = await startPrivateRedis({ log, binary, env });
   log.info({ url: server.url, origin, redisPid: server.pid, dir: server.dir }, 'started a private redis-server');
   return { url: server.url, origin, server, stop: () => server.stop() };
 }
 
+/**
+ * The redis-server binary: from the PATH, or installed from Debian's packages when allowed (root, Debian-like,
+ * RESURRECT_NO_INSTALL unset); otherwise RSR_REDIS_UNAVAILABLE with `missingMessage`.
+ */
+async function redisServerBinary(env: NodeJS.ProcessEnv, allowInstall: boolean, log: Logger, missingMessage: string): Promise<{ binary: string; installed: boolean }> {
+  const onPath = findOnPath('redis-server', env);
+  if (onPath !== undefined) return { binary: onPath, installed: false };
+  const aptGet = installer(env, allowInstall);
+  if (aptGet === undefined) throw new ResurrectError('RSR_REDIS_UNAVAILABLE', missingMessage);
+  await aptInstallRedis(aptGet, env, log);
+  // Debian puts it in /usr/bin, which a trimmed PATH may lack.
+  const binary = findOnPath('redis-server', env) ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined);
+  if (binary === undefined) {
+    throw new ResurrectError('RSR_REDIS_UNAVAILABLE', 'apt-get installed redis-server but no redis-server binary can be found.');
+  }
+  return { binary, installed: true };
+}
+
+/**
+ * Starts a redis-server of our own on a free loopback port (tests, chaos runs, and `npm start` when no Redis
+ * answers). Installs Debian's redis-server first under the same rules as `ensureRedis`.
+ */
 export async function startPrivateRedis(options: PrivateRedisOptions): Promise<PrivateRedis> {
   const env = options.env ?? process.env;
-  const binary = options.binary ?? findOnPath('redis-server', env);
-  if (binary === undefined) {
-    throw new ResurrectError(
-      'RSR_REDIS_UNAVAILABLE',
-      'redis-server is not on the PATH: install it (Debian/Ubuntu: sudo apt-get install redis-server).',
-    );
-  }
+  const binary = options.binary ?? (await redisServerBinary(
+    env, true, options.log, 'redis-server is not on the PATH: install it (Debian/Ubuntu: sudo apt-get install redis-server).',
+  )).binary;
   // Between findFreePort closing its socket and redis-server binding, a parallel test process may take the
   // port: a fresh port is worth two more tries. A port the caller chose is not ours to change.
   const attempts = options.port === undefined ? 3 : 1;

@@ -58,3 +58,17 @@ test('a host that dies while being drained gets its own host-down incident (fenc
   t.is(h.world.hostState('compute-1').power, 'off');
   t.deepEqual(h.world.splitBrains(), []);
 });
+
+test('invariant I1 in the steps: an evacuation started without fence evidence for its incident refuses, and calls nothing', async (t) => {
+  // Map a VM failure straight to the per-instance evacuation child: no host recovery fenced anything.
+  const h = await startEngine(redis, { config: { workflows: { ...DEFAULT_WORKFLOWS, 'instance-down': 'evacuate-instance' } } });
+  t.teardown(() => h.close());
+  h.world.failHost('compute-1', 'power');
+  const { incident } = await h.app.engine.report({ kind: 'instance-down', host: 'compute-1', instance: 'vm-a' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'failed');
+  t.regex(closed.reason ?? '', /refusing to evacuate vm-a: compute-1 is not confirmed fenced/);
+  t.is(h.world.count('evacuate'), 0);
+  const errors = (await h.app.engine.audit(incident.recoveryId)).map((r) => r.record).filter((r) => r.event?.startsWith('xstate.error'));
+  t.is((errors[0]?.details?.error as { code?: string } | undefined)?.code, 'RSR_NOT_FENCED');
+});

@@ -2,18 +2,13 @@ import test from 'ava';
 import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
 import { definePlugin } from '../../../src/plugins/api';
 import { useRedis } from '../../helpers/redis';
+import { until } from '../../helpers/wait';
 import { smallWorld, startEngine } from '../../helpers/engine';
 
 const redis = useRedis(test);
 const notifyOnly = { workflows: { ...DEFAULT_WORKFLOWS, 'host-down': 'notify-only' } };
 
-async function untilStatus(get: () => Promise<{ status: string }>, status: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if ((await get()).status === status) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`never reached status ${status}`);
-}
+const untilStatus = (get: () => Promise<{ status: string }>, status: string) => until(async () => (await get()).status === status);
 
 test('notify-only: records, notifies, and waits durably; a decision after an engine restart resolves it', async (t) => {
   const world = smallWorld();

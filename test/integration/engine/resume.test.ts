@@ -1,5 +1,6 @@
 import test from 'ava';
 import { useRedis } from '../../helpers/redis';
+import { until } from '../../helpers/wait';
 import { smallWorld, startEngine } from '../../helpers/engine';
 
 const redis = useRedis(test);
@@ -7,13 +8,6 @@ const redis = useRedis(test);
 /** Rebuilds take ~1.5 s of real time; everything else is near-instant. */
 const slowRebuilds = () => smallWorld({ timeScale: 0.001, latency: { completeMs: { evacuate: 1_500_000 } } });
 
-async function until(predicate: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 test('a worker stopped abruptly mid-step ⇒ another worker resumes from the snapshot; every VM recovered exactly once', async (t) => {
   const world = slowRebuilds();

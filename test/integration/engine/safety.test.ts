@@ -1,17 +1,11 @@
 import test from 'ava';
 import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
 import { useRedis } from '../../helpers/redis';
+import { until } from '../../helpers/wait';
 import { startEngine } from '../../helpers/engine';
 
 const redis = useRedis(test);
 
-async function until(predicate: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 test('one active recovery per instance: a host evacuation waits for the instance recovery already holding its VM', async (t) => {
   const h = await startEngine(redis, { config: { workflows: { ...DEFAULT_WORKFLOWS, 'instance-down': 'notify-only' } } });

@@ -137,7 +137,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     drivers: { cloud: ctx.get(CLOUD_DRIVER), fencing: ctx.get(FENCING_DRIVER), notifier: ctx.get(NOTIFIER) },
     worker: ctx.get(TOKENS.workerName), dedupeWindowSeconds: config.incidents.dedupeWindowSeconds,
   }));
-  container.bind(RecoveryWorker).toDynamicValue((ctx) => new RecoveryWorker(ctx.get(RecoveryQueue), ctx.get(RecoveryRunner), log, ctx.get(TOKENS.workerName)));
+  container.bind(RecoveryWorker).toDynamicValue((ctx) => new RecoveryWorker(
+    ctx.get(RecoveryQueue), ctx.get(RecoveryRunner), { redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys) }, log, ctx.get(TOKENS.workerName),
+  ));
 
   const redis = container.get<Redis>(TOKENS.redis);
   let worker: RecoveryWorker | undefined;

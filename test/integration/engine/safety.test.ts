@@ -1,5 +1,9 @@
 import test from 'ava';
 import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
+import type { Config } from '../../../src/config/config';
+import { TOKENS } from '../../../src/container';
+import type { Incident, Recovery } from '../../../src/domain';
+import { IncidentStore } from '../../../src/engine/incident-store';
 import { useRedis } from '../../helpers/redis';
 import { until } from '../../helpers/wait';
 import { startEngine } from '../../helpers/engine';
@@ -65,4 +69,31 @@ test('invariant I1 in the steps: an evacuation started without fence evidence fo
   t.is(h.world.count('evacuate'), 0);
   const errors = (await h.app.engine.audit(incident.recoveryId)).map((r) => r.record).filter((r) => r.event?.startsWith('xstate.error'));
   t.is((errors[0]?.details?.error as { code?: string } | undefined)?.code, 'RSR_NOT_FENCED');
+});
+
+test('an incident written but never enqueued (a crash in between) is picked up by the next worker that starts', async (t) => {
+  const prefix = redis.newPrefix();
+  const writer = await startEngine(redis, { prefix, worker: false });
+  t.teardown(() => writer.close());
+  // What Engine.report writes before it adds the job, without the job: the state a crash right there leaves.
+  const incidents = writer.app.container.get(IncidentStore);
+  const now = Date.now();
+  const incident = {
+    id: 'inc-orphan-1', kind: 'host-down', subject: 'host:compute-1', dedupeKey: 'host:compute-1', host: 'compute-1', status: 'open',
+    openedAt: new Date(now).toISOString(), event: { kind: 'host-down', host: 'compute-1' }, duplicates: 0, workflow: 'fence-then-evacuate',
+    recoveryId: 'rec-orphan-1',
+  } as unknown as Incident;
+  const recovery = {
+    id: 'rec-orphan-1', incidentId: 'inc-orphan-1', workflow: 'fence-then-evacuate', subject: { host: 'compute-1' }, status: 'queued',
+    createdAt: new Date(now).toISOString(), updatedAt: new Date(now).toISOString(), attempts: 0, params: writer.app.container.get<Config>(TOKENS.config).params,
+  } as unknown as Recovery;
+  t.true((await incidents.open(incident, recovery, now)).created);
+  writer.world.failHost('compute-1', 'power');
+
+  const worker = await startEngine(redis, { prefix, world: writer.world });
+  t.teardown(() => worker.close());
+  t.deepEqual(await worker.app.worker().swept, ['rec-orphan-1']);
+  const closed = await worker.waitClosed('inc-orphan-1');
+  t.is(closed.outcome, 'recovered');
+  t.is(writer.world.count('evacuate', 'vm-a', 'accepted'), 1);
 });

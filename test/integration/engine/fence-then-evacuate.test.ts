@@ -1,6 +1,6 @@
 import test from 'ava';
 import { useRedis } from '../../helpers/redis';
-import { smallWorld, startEngine } from '../../helpers/engine';
+import { startEngine } from '../../helpers/engine';
 
 const redis = useRedis(test);
 

@@ -1,0 +1,250 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { createActor, fromPromise } from 'xstate';
+import type { AnyActorLogic, AnyActorRef, AnyMachineSnapshot, InspectionEvent } from 'xstate';
+import type { AuditRecord, Clock, Recovery, ResurrectError } from '../domain';
+import { decodeOrThrow, errorToJSON, isoNow, retryable, toResurrectError } from '../domain';
+import type { Drivers, RecoveryInput, RecoveryOutput, StepDefinition } from '../plugins/api';
+import { WAITING_TAG } from '../plugins/api';
+import type { Registry } from '../plugins/registry';
+import type { AuditLog } from './audit-log';
+import type { IncidentStore } from './incident-store';
+import type { Keys } from './keys';
+import type { RecoveryQueue } from './recovery-queue';
+import type { RecoveryStore } from './recovery-store';
+import { statePath } from './state-path';
+import { RecoveryStepEngine } from './step-engine';
+
+export interface RunnerDeps {
+  readonly redis: Redis;
+  readonly keys: Keys;
+  readonly store: RecoveryStore;
+  readonly incidents: IncidentStore;
+  readonly queue: RecoveryQueue;
+  readonly audit: AuditLog;
+  readonly registry: Registry;
+  readonly drivers: Drivers;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Names this worker in every audit record. */
+  readonly worker: string;
+  readonly dedupeWindowSeconds: number;
+}
+
+/** How a single job's run of a machine ended. */
+export type Settled =
+  | { readonly kind: 'done'; readonly output: RecoveryOutput }
+  | { readonly kind: 'parked' }
+  | { readonly kind: 'retry'; readonly error: ResurrectError; readonly step: string }
+  | { readonly kind: 'crashed'; readonly error: ResurrectError }
+  | { readonly kind: 'halted' };
+
+export interface ExecutionOptions {
+  readonly attempt: number;
+  readonly lastAttempt: boolean;
+  readonly event?: { readonly type: string; readonly [k: string]: unknown };
+}
+
+/**
+ * One job's run of one recovery's machine: restore or start the actor, persist and audit every transition,
+ * run steps with their timeouts, and settle as done, parked, retry, crashed or halted.
+ */
+export class Execution {
+  private halted = false;
+  private writes: Promise<unknown> = Promise.resolve();
+  private settle!: (settled: Settled) => void;
+  private actor?: AnyActorRef;
+  private previousState?: string;
+  private enteredAt: number;
+
+  constructor(private readonly deps: RunnerDeps, public recovery: Recovery, private readonly options: ExecutionOptions) {
+    this.enteredAt = deps.clock.now();
+  }
+
+  async run(): Promise<Settled> {
+    const { registry, store } = this.deps;
+    const workflow = registry.workflow(this.recovery.workflow);
+    const snapshot = await store.snapshot(this.recovery.id);
+    const input: RecoveryInput = {
+      recoveryId: this.recovery.id,
+      incidentId: this.recovery.incidentId,
+      workflow: this.recovery.workflow,
+      subject: this.recovery.subject,
+      params: this.recovery.params,
+    };
+    const machine = workflow.machine.provide({ actors: this.stepActors() } as never);
+    const settled = new Promise<Settled>((resolve) => { this.settle = resolve; });
+
+    const restoredState = snapshot ? statePath((snapshot as AnyMachineSnapshot).value) : undefined;
+    this.previousState = restoredState;
+    await this.auditAttempt(snapshot
+      ? `${this.options.event ? `woken by ${this.options.event.type}` : `attempt ${this.options.attempt} resumed`} at ${restoredState}`
+      : `attempt ${this.options.attempt} started`);
+
+    const actor = createActor(machine, {
+      input,
+      ...(snapshot ? { snapshot: snapshot as never } : {}),
+      inspect: (event: InspectionEvent) => this.onInspect(event),
+    });
+    this.actor = actor;
+    actor.subscribe({ error: () => undefined }); // errors are read from the snapshot; keep xstate from rethrowing
+    actor.start();
+    if (this.options.event) actor.send(this.options.event as never);
+    this.check();
+    const result = await settled;
+    await this.writes;
+    return result;
+  }
+
+  halt(): void {
+    if (this.halted) return;
+    this.halted = true;
+    this.actor?.stop();
+    this.settle({ kind: 'halted' });
+  }
+
+  private onInspect(event: InspectionEvent): void {
+    if (this.halted || event.type !== '@xstate.snapshot' || event.actorRef !== this.actor) return;
+    const snapshot = event.snapshot as AnyMachineSnapshot;
+    if (snapshot.status === 'stopped') return;
+    const to = statePath(snapshot.value);
+    const from = this.previousState;
+    const eventType = event.event.type;
+    // Restoring a snapshot re-emits the state we were in; that is the "resumed" line, not a transition.
+    if (eventType === 'xstate.init' && from !== undefined) return;
+    const now = this.deps.clock.now();
+    const durationMs = now - this.enteredAt;
+    this.previousState = to;
+    this.enteredAt = now;
+    const persisted = this.actor!.getPersistedSnapshot();
+    const record: AuditRecord = {
+      at: isoNow(now), type: 'transition', incidentId: this.recovery.incidentId, recoveryId: this.recovery.id,
+      workflow: this.recovery.workflow, from: from ?? '(start)', to, event: eventType, attempt: this.options.attempt,
+      worker: this.deps.worker, durationMs,
+      message: `${from ?? '(start)'} → ${to}`,
+      ...(eventType.startsWith('xstate.error') ? { details: { error: errorToJSON((event.event as { error?: unknown }).error) } } : {}),
+    };
+    if (snapshot.status === 'done') record.outcome = (snapshot.output as RecoveryOutput | undefined)?.outcome;
+    this.recovery = { ...this.recovery, state: to, updatedAt: isoNow(now) };
+    const recovery = this.recovery;
+    this.deps.log.info({ recovery: recovery.id, workflow: recovery.workflow, from: record.from, to, event: eventType }, `${describe(recovery)}: ${record.from} → ${to}`);
+    this.enqueueWrite(() => {
+      const multi = this.deps.redis.multi();
+      this.deps.store.save(multi, recovery, persisted);
+      this.deps.audit.append(multi, record);
+      return multi.exec();
+    });
+    queueMicrotask(() => this.check());
+  }
+
+  /** Decides, after each macrostep, whether this job's run is over. */
+  private check(): void {
+    if (this.halted || !this.actor) return;
+    const snapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
+    if (snapshot.status === 'done') {
+      this.halted = true;
+      this.settle({ kind: 'done', output: (snapshot.output ?? { outcome: 'failed', reason: 'workflow ended without output' }) as RecoveryOutput });
+    } else if (snapshot.status === 'error') {
+      this.halted = true;
+      this.settle({ kind: 'crashed', error: toResurrectError(snapshot.error) });
+    } else if (snapshot.hasTag(WAITING_TAG)) {
+      this.halted = true;
+      this.actor.stop();
+      const parked: Recovery = { ...this.recovery, status: 'waiting' };
+      this.recovery = parked;
+      this.enqueueWrite(() => this.deps.store.save(this.deps.redis.multi(), parked).exec());
+      this.settle({ kind: 'parked' });
+    }
+  }
+
+  private failAttempt(error: ResurrectError, step: string): void {
+    if (this.halted) return;
+    this.halted = true;
+    this.actor?.stop();
+    const now = this.deps.clock.now();
+    const retrying: Recovery = { ...this.recovery, status: 'retrying', updatedAt: isoNow(now) };
+    this.recovery = retrying;
+    this.enqueueWrite(() => {
+      const multi = this.deps.redis.multi();
+      this.deps.store.save(multi, retrying);
+      this.deps.audit.append(multi, {
+        at: isoNow(now), type: 'attempt', incidentId: retrying.incidentId, recoveryId: retrying.id, workflow: retrying.workflow,
+        attempt: this.options.attempt, worker: this.deps.worker, from: this.previousState,
+        message: `step ${step} failed on attempt ${this.options.attempt}: ${error.message}; will retry`,
+        details: { step, error: errorToJSON(error) },
+      });
+      return multi.exec();
+    });
+    this.settle({ kind: 'retry', error, step });
+  }
+
+  private enqueueWrite(write: () => Promise<unknown>): void {
+    this.writes = this.writes.then(write).catch((err) => {
+      // A lost write would break the audit promise; stop here and let bull retry from the last good snapshot.
+      this.deps.log.error({ err, recovery: this.recovery.id }, 'could not persist a transition');
+      this.failAttempt(toResurrectError(err), '(persist)');
+    });
+  }
+
+  private async auditAttempt(message: string): Promise<void> {
+    await this.deps.audit.write({
+      at: isoNow(this.deps.clock.now()), type: 'attempt', incidentId: this.recovery.incidentId, recoveryId: this.recovery.id,
+      workflow: this.recovery.workflow, attempt: this.options.attempt, worker: this.deps.worker, message,
+      ...(this.previousState ? { from: this.previousState } : {}),
+    });
+  }
+
+  private stepActors(): Record<string, AnyActorLogic> {
+    const actors: Record<string, AnyActorLogic> = {};
+    for (const step of this.deps.registry.listSteps()) {
+      actors[step.name] = fromPromise(({ input, signal }) => this.runStep(step, input, signal));
+    }
+    return actors;
+  }
+
+  private async runStep(step: StepDefinition, input: unknown, signal: AbortSignal): Promise<unknown> {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(
+      () => controller.abort(retryable('RSR_STEP_TIMEOUT', `step ${step.name} did not finish within ${step.timeoutMs} ms`, { details: { step: step.name } })),
+      step.timeoutMs,
+    );
+    const log = this.deps.log.child({ recovery: this.recovery.id, step: step.name });
+    try {
+      const decoded = step.input ? decodeOrThrow(step.input, input, `input of step ${step.name}`) : input;
+      const engine = new RecoveryStepEngine({ ...this.deps, notifier: this.deps.drivers.notifier }, this.recovery, this.options.attempt);
+      const aborted = new Promise<never>((_, reject) => {
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      });
+      return await Promise.race([
+        step.run(decoded, {
+          drivers: this.deps.drivers, engine, recovery: {
+            recoveryId: this.recovery.id, incidentId: this.recovery.incidentId, workflow: this.recovery.workflow,
+            subject: this.recovery.subject, params: this.recovery.params,
+          },
+          signal: controller.signal, clock: this.deps.clock, log, attempt: this.options.attempt, lastAttempt: this.options.lastAttempt,
+        }),
+        aborted,
+      ]);
+    } catch (err) {
+      const error = toResurrectError(err);
+      if (this.halted) return new Promise(() => undefined);
+      if (error.retryable && !this.options.lastAttempt) {
+        this.failAttempt(error, step.name);
+        return new Promise(() => undefined);
+      }
+      log.warn({ code: error.code, err: error.message }, `step ${step.name} failed: ${error.message}`);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+/** `fence-then-evacuate compute-3`, `evacuate-instance compute-3/<id>`: how logs name a recovery. */
+export function describe(recovery: Recovery): string {
+  const subject = recovery.subject.instance ? `${recovery.subject.host}/${recovery.subject.instance}` : recovery.subject.host;
+  return `${recovery.workflow} ${subject}`;
+}

@@ -144,3 +144,18 @@ test('fence-then-evacuate: an instance that was stopped is resurrected stopped, 
   t.not(String(vm.host), 'compute-1');
   t.is(h.world.count('evacuate', 'vm-off', 'accepted'), 1);
 });
+
+test('fence-then-evacuate: a VM that never becomes ACTIVE is followed, never re-evacuated, and reported failed after the budget', async (t) => {
+  const h = await startEngine(redis, { config: { paramsByKind: { 'host-down': { activeTimeoutSeconds: 0.2 } } } });
+  t.teardown(() => h.close());
+  h.world.failHost('compute-1', 'power');
+  h.world.injectFault({ kind: 'never-active', instance: 'vm-a' });
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'partial');
+  t.regex(closed.reason ?? '', /vm-a failed \(evacuation failed: timed out after \d+ s waiting for vm-a to be rebuilt on another host\)/);
+  t.is(h.world.count('evacuate', 'vm-a', 'accepted'), 1, 'an evacuation in flight is followed on every attempt, not issued again');
+  const child = (await h.app.engine.children(incident.recoveryId)).find((c) => c.subject.instance === 'vm-a');
+  t.is(Number(child?.attempts), 4);
+  t.is(h.world.instanceState('vm-b').status, 'ACTIVE');
+});

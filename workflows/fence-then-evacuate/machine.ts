@@ -15,8 +15,9 @@
 import { assign, setup } from 'xstate';
 import type { DoneActorEvent } from 'xstate';
 import type { RecoveryInput, RecoveryOutput } from '../../src/plugins/api';
-import { WAITING_TAG, stepActor } from '../../src/plugins/api';
+import { stepActor } from '../../src/plugins/api';
 import type { ChildSummary, ErrorInfo } from '../shared/machine-kit';
+import { fanOutStates } from '../shared/fan-out-states';
 import { fenceStates } from '../shared/fence-states';
 import type { FenceOutput } from '../shared/fence-states';
 import { describeFailures, errorInfo, hostOf } from '../shared/machine-kit';
@@ -39,11 +40,12 @@ export const fenceThenEvacuateMachine = setup({
     isolateComputeService: stepActor<{ host: string; reason: string; forceDown: boolean }, unknown>('isolateComputeService'),
     listInstances: stepActor<{ host: string }, { id: string }[]>('listInstances'),
     spawnRecoveries: stepActor<{ host: string; workflow: string; instances: { id: string }[] }, { count: number }>('spawnRecoveries'),
-    summarizeChildren: stepActor<unknown, ChildSummary>('summarizeChildren'),
+    summarizeChildren: stepActor<{ keyPrefix: string }, ChildSummary>('summarizeChildren'),
     notify: stepActor<{ severity: string; topic: string; summary: string; details?: Record<string, unknown> }, unknown>('notify'),
   },
   actions: {
     recordFence: assign({ fence: ({ event }) => (event as DoneActorEvent<FenceOutput>).output }),
+    recordInstances: assign({ instances: ({ event }) => (event as DoneActorEvent<{ id: string }[]>).output.map((i) => ({ id: i.id })) }),
     failWith: assign(({ event }, prefix: string) => {
       const error = errorInfo((event as { error?: unknown }).error);
       return { error, reason: `${prefix}: ${error.message}` };
@@ -55,32 +57,14 @@ export const fenceThenEvacuateMachine = setup({
   context: ({ input }) => ({ input, instances: [] }),
   states: {
     ...fenceStates({ confirmed: 'listing', failed: 'escalating', label: '' }),
-    listing: {
-      invoke: {
-        src: 'listInstances',
-        input: ({ context }) => ({ host: hostOf(context.input) }),
-        onDone: { target: 'fanningOut', actions: assign({ instances: ({ event }) => event.output.map((i) => ({ id: i.id })) }) },
-        onError: { target: 'escalating', actions: { type: 'failWith', params: 'could not list instances' } },
-      },
-    },
-    fanningOut: {
-      invoke: {
-        src: 'spawnRecoveries',
-        input: ({ context }) => ({ host: hostOf(context.input), workflow: 'evacuate-instance', instances: context.instances }),
-        onDone: [
-          { guard: ({ event }) => event.output.count === 0, target: 'summarizing' },
-          { target: 'awaitingChildren' },
-        ],
-        onError: { target: 'escalating', actions: { type: 'failWith', params: 'could not start the evacuations' } },
-      },
-    },
-    awaitingChildren: {
-      tags: [WAITING_TAG],
-      on: { 'children.done': 'summarizing' },
-    },
+    ...fanOutStates({
+      list: 'listing', spawn: 'fanningOut', await: 'awaitingChildren', summarize: 'summarizing', failed: 'escalating',
+      workflow: 'evacuate-instance', keyPrefix: '', what: 'evacuations',
+    }),
     summarizing: {
       invoke: {
         src: 'summarizeChildren',
+        input: () => ({ keyPrefix: '' }),
         onDone: [
           { guard: ({ event }) => event.output.outcome === 'recovered', target: 'recovered', actions: assign({ summary: ({ event }) => event.output }) },
           {

@@ -17,8 +17,9 @@
 import { assign, setup } from 'xstate';
 import type { DoneActorEvent } from 'xstate';
 import type { RecoveryInput, RecoveryOutput } from '../../src/plugins/api';
-import { WAITING_TAG, stepActor } from '../../src/plugins/api';
+import { stepActor } from '../../src/plugins/api';
 import type { ChildSummary } from '../shared/machine-kit';
+import { fanOutStates } from '../shared/fan-out-states';
 import { fenceStates } from '../shared/fence-states';
 import type { FenceOutput } from '../shared/fence-states';
 import { describeFailures, errorInfo, hostOf, param } from '../shared/machine-kit';
@@ -49,6 +50,7 @@ export const liveMigrateFirstMachine = setup({
   },
   actions: {
     recordFence: assign({ fence: ({ event }) => (event as DoneActorEvent<FenceOutput>).output }),
+    recordInstances: assign({ instances: ({ event }) => (event as DoneActorEvent<{ id: string }[]>).output.map((i) => ({ id: i.id })) }),
     failWith: assign(({ event }, prefix: string) => ({ reason: `${prefix}: ${errorInfo((event as { error?: unknown }).error).message}` })),
   },
   guards: {
@@ -75,23 +77,10 @@ export const liveMigrateFirstMachine = setup({
         onError: { target: 'choosingFallback', actions: { type: 'failWith', params: 'live migration impossible' } },
       },
     },
-    listing: {
-      invoke: {
-        src: 'listInstances',
-        input: ({ context }) => ({ host: hostOf(context.input) }),
-        onDone: { target: 'migrating', actions: assign({ instances: ({ event }) => event.output.map((i) => ({ id: i.id })) }) },
-        onError: { target: 'choosingFallback', actions: { type: 'failWith', params: 'could not list instances' } },
-      },
-    },
-    migrating: {
-      invoke: {
-        src: 'spawnRecoveries',
-        input: ({ context }) => ({ host: hostOf(context.input), workflow: 'live-migrate-instance', instances: context.instances, keyPrefix: 'lm-' }),
-        onDone: [{ guard: ({ event }) => event.output.count === 0, target: 'summarizing' }, { target: 'awaitingMigrations' }],
-        onError: { target: 'choosingFallback', actions: { type: 'failWith', params: 'could not start the migrations' } },
-      },
-    },
-    awaitingMigrations: { tags: [WAITING_TAG], on: { 'children.done': 'summarizing' } },
+    ...fanOutStates({
+      list: 'listing', spawn: 'migrating', await: 'awaitingMigrations', summarize: 'summarizing', failed: 'choosingFallback',
+      workflow: 'live-migrate-instance', keyPrefix: 'lm-', what: 'migrations',
+    }),
     summarizing: {
       invoke: {
         src: 'summarizeChildren',
@@ -110,23 +99,10 @@ export const liveMigrateFirstMachine = setup({
       always: [{ guard: 'mayFence', target: 'fencing' }, { target: 'escalating' }],
     },
     ...fenceStates({ confirmed: 'listingRemaining', failed: 'escalating', label: 'fallback ' }),
-    listingRemaining: {
-      invoke: {
-        src: 'listInstances',
-        input: ({ context }) => ({ host: hostOf(context.input) }),
-        onDone: { target: 'evacuating', actions: assign({ instances: ({ event }) => event.output.map((i) => ({ id: i.id })) }) },
-        onError: { target: 'escalating', actions: { type: 'failWith', params: 'could not list instances' } },
-      },
-    },
-    evacuating: {
-      invoke: {
-        src: 'spawnRecoveries',
-        input: ({ context }) => ({ host: hostOf(context.input), workflow: 'evacuate-instance', instances: context.instances, keyPrefix: 'evac-' }),
-        onDone: [{ guard: ({ event }) => event.output.count === 0, target: 'summarizingEvacuations' }, { target: 'awaitingEvacuations' }],
-        onError: { target: 'escalating', actions: { type: 'failWith', params: 'could not start the evacuations' } },
-      },
-    },
-    awaitingEvacuations: { tags: [WAITING_TAG], on: { 'children.done': 'summarizingEvacuations' } },
+    ...fanOutStates({
+      list: 'listingRemaining', spawn: 'evacuating', await: 'awaitingEvacuations', summarize: 'summarizingEvacuations', failed: 'escalating',
+      workflow: 'evacuate-instance', keyPrefix: 'evac-', what: 'evacuations',
+    }),
     summarizingEvacuations: {
       invoke: {
         src: 'summarizeChildren',

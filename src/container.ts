@@ -91,7 +91,20 @@ export async function buildApp(options: AppOptions): Promise<App> {
   container.bind(TOKENS.registry).toConstantValue(registry);
   container.bind(TOKENS.workerName).toConstantValue(options.workerName ?? `${hostname()}:${process.pid}`);
   container.bind(TOKENS.keys).toConstantValue(new Keys(config.redis.prefix ?? 'rsr'));
-  container.bind(TOKENS.redis).toDynamicValue(() => new Redis(options.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false }));
+  container.bind(TOKENS.redis).toDynamicValue(() => {
+    const client = new Redis(options.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false });
+    // ioredis reconnects by itself; say so once per outage instead of once per retry.
+    let down = false;
+    client.on('error', (err: Error) => {
+      if (!down) log.warn({ err: err.message }, `Redis unreachable (${err.message}); reconnecting`);
+      down = true;
+    });
+    client.on('ready', () => {
+      if (down) log.info('Redis reachable again');
+      down = false;
+    });
+    return client;
+  });
 
   // The simulated cloud is built when anything uses it; plugin drivers replace either port by name.
   const usesSim = config.cloud.driver === 'sim' || config.fencing.driver === 'sim';

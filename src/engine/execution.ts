@@ -51,6 +51,7 @@ export interface ExecutionOptions {
  */
 export class Execution {
   private halted = false;
+  private persistFailure?: ResurrectError;
   private writes: Promise<unknown> = Promise.resolve();
   private settle!: (settled: Settled) => void;
   private actor?: AnyActorRef;
@@ -93,7 +94,8 @@ export class Execution {
     this.check();
     const result = await settled;
     await this.writes;
-    return result;
+    // A machine may have finished (or parked) in memory after a write was lost: what Redis holds decides.
+    return this.persistFailure ? { kind: 'retry', error: this.persistFailure, step: '(persist)' } : result;
   }
 
   halt(): void {
@@ -178,11 +180,22 @@ export class Execution {
     this.settle({ kind: 'retry', error, step });
   }
 
+  /**
+   * Writes run one after another, in transition order. A write that fails (Redis unreachable) must not be
+   * skipped: the run stops where it is and ends as a retry, so the next attempt restores the last snapshot
+   * that was written and replays from there (steps check the world first). Later writes are not attempted,
+   * so the trail has no gap.
+   */
   private enqueueWrite(write: () => Promise<unknown>): void {
-    this.writes = this.writes.then(write).catch((err) => {
-      // A lost write would break the audit promise; stop here and let bull retry from the last good snapshot.
-      this.deps.log.error({ err, recovery: this.recovery.id }, 'could not persist a transition');
-      this.failAttempt(toResurrectError(err), '(persist)');
+    this.writes = this.writes.then(async () => {
+      if (this.persistFailure) return;
+      try {
+        await write();
+      } catch (err) {
+        this.persistFailure = retryable('RSR_REDIS_UNAVAILABLE', `could not persist recovery ${this.recovery.id}: ${(err as Error).message}`, { cause: err });
+        this.deps.log.error({ err: (err as Error).message, recovery: this.recovery.id }, 'could not persist a transition; this attempt stops here');
+        this.failAttempt(this.persistFailure, '(persist)');
+      }
     });
   }
 

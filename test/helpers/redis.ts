@@ -102,7 +102,7 @@ function buildFixture(options: RedisFixtureOptions): RedisFixtureLifecycle<Priva
   };
 
   const setup = async () => {
-    if (mode === 'private') server = await startPrivateRedis({ log, appendonly: options.appendonly });
+    if (mode === 'private') server = await startPrivateRedis({ log, appendonly: options.appendonly, appendfsync: options.appendonly ? 'always' : undefined });
     else located = await ensureRedis({ log, env: options.env, localUrl: options.localUrl });
   };
 

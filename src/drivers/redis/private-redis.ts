@@ -22,6 +22,8 @@ export interface PrivateRedisOptions {
   readonly log: Logger;
   /** Turn AOF persistence on (persistence/chaos tests); default off, like RDB which is always off. */
   readonly appendonly?: boolean;
+  /** With AOF: fsync every write (`always`, nothing acknowledged is lost to a kill) or Redis's `everysec`. */
+  readonly appendfsync?: 'always' | 'everysec';
   /** Default: a free port picked on 127.0.0.1. */
   readonly port?: number;
   /**
@@ -93,6 +95,7 @@ async function spawnRedis(binary: string, port: number, options: PrivateRedisOpt
 
   // Everything is argv: no config file to write or clean up. `--save ''` turns RDB snapshots off.
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', options.appendonly ? 'yes' : 'no'];
+  if (options.appendonly && options.appendfsync) args.push('--appendfsync', options.appendfsync);
   // Output goes to a file rather than a pipe: a pipe must be drained and would keep this process alive. It is
   // read back only when the start fails, to say why.
   const outputFile = path.join(dir, 'redis-server.out');

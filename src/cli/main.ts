@@ -7,6 +7,7 @@ import { simFail, simFault, simRecover } from './commands/sim';
 import { start } from './commands/start';
 import { trigger } from './commands/trigger';
 import { validate } from './commands/validate';
+import { worker } from './commands/worker';
 
 /**
  * Exit codes: 0 ok; 1 failed (the demo's incident did not recover, or an unexpected error);
@@ -26,7 +27,13 @@ export async function main(argv: string[]): Promise<number> {
 
   program.command('start').description('run the engine with its embedded worker on the simulated cloud')
     .option('--concurrency <n>', 'jobs processed at once')
-    .action((opts: { concurrency?: string }) => run(() => start({ ...globals(), ...opts }))());
+    .option('--no-worker', 'no embedded worker: run `resurrect worker` processes instead')
+    .action((opts: { concurrency?: string; worker: boolean }) => run(() => start({ ...globals(), ...opts }))());
+
+  program.command('worker').description('take recovery jobs from the shared Redis (run several)')
+    .option('--concurrency <n>', 'jobs processed at once')
+    .option('--name <name>', 'worker name in the audit trail (default host:pid)')
+    .action((opts: { concurrency?: string; name?: string }) => run(() => worker({ ...globals(), ...opts }))());
 
   program.command('trigger').description('report a failure event (what a host monitor does)')
     .addArgument(new Command().createArgument('<kind>', 'failure kind').choices(['host-down', 'service-down', 'instance-down', 'host-degraded']))

@@ -39,6 +39,8 @@ export const ConfigCodec = t.type({
     lockDurationMs: t.number,
     stalledIntervalMs: t.number,
     maxStalledCount: t.number,
+    /** On SIGTERM, how long jobs in flight may run on before they are handed back to other workers. */
+    shutdownGraceMs: t.number,
   }),
   retry: t.type({ attempts: t.number, backoffMs: t.number }),
   log: t.type({ level: t.string }),
@@ -62,7 +64,7 @@ export const DEFAULT_CONFIG: Config = {
   params: { pollIntervalMs: 250, activeTimeoutSeconds: 600, serviceWaitSeconds: 60, livenessWaitSeconds: 12 },
   paramsByKind: {},
   incidents: { dedupeWindowSeconds: 300 },
-  worker: { embedded: true, concurrency: 16, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalledCount: 5 },
+  worker: { embedded: true, concurrency: 16, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalledCount: 5, shutdownGraceMs: 20_000 },
   retry: { attempts: 5, backoffMs: 2_000 },
   log: { level: 'info' },
 };

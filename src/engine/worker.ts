@@ -39,4 +39,29 @@ export class RecoveryWorker {
     if (options.abrupt) this.runner.haltAll();
     await this.queue.close(Boolean(options.abrupt));
   }
+
+  /**
+   * SIGTERM: take no new job, give the jobs in flight `graceMs` to finish, then hand the rest back: their
+   * machines stop where they stand (nothing more is written) and another worker resumes them from their last
+   * snapshot once the lock lapses (lockDuration + stalledInterval). Evacuations can take minutes, so waiting
+   * for them all would hold a deploy hostage; handing back loses nothing.
+   */
+  async shutdown(graceMs: number): Promise<'drained' | 'handed-back'> {
+    if (!this.started) {
+      await this.queue.close();
+      return 'drained';
+    }
+    await this.queue.queue.pause(true, true);
+    const drained = await Promise.race([
+      this.queue.queue.whenCurrentJobsFinished().then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
+    ]);
+    if (!drained) {
+      this.log.warn({ worker: this.name, graceMs }, `jobs still running after ${graceMs} ms: handing them back to the other workers`);
+      await this.close({ abrupt: true });
+      return 'handed-back';
+    }
+    await this.close();
+    return 'drained';
+  }
 }

@@ -8,7 +8,7 @@ import { configFrom } from '../connect';
 import { writeRuntimeFile } from '../runtime-file';
 
 /** `resurrect start` (and `npm start`): engine + embedded worker + simulated cloud, until SIGINT/SIGTERM. */
-export async function start(options: GlobalOptions & { concurrency?: string }): Promise<number> {
+export async function start(options: GlobalOptions & { concurrency?: string; worker?: boolean }): Promise<number> {
   const config = configFrom(options);
   const log = createLogger({ level: config.log.level });
   const redis = await ensureRedis({ log, env: config.redis.url ? { ...process.env, REDIS_URL: config.redis.url } : process.env });
@@ -16,7 +16,7 @@ export async function start(options: GlobalOptions & { concurrency?: string }): 
   const app = await buildApp({ config, redisUrl: redis.url, log });
   for (const error of app.loadReport.errors) log.warn({ file: error.file }, `plugin refused: ${error.message}`);
   const prefix = config.redis.prefix ?? 'rsr';
-  if (config.worker.embedded) app.worker().start(options.concurrency ? Number(options.concurrency) : config.worker.concurrency);
+  if (config.worker.embedded && options.worker !== false) app.worker().start(options.concurrency ? Number(options.concurrency) : config.worker.concurrency);
 
   const subscriber = new Redis(redis.url);
   const stopControl = await serveSimControl({ subscriber, publisher: app.redis, prefix, world: app.world, log, report: (event) => app.engine.report(event) });
@@ -38,6 +38,7 @@ export async function start(options: GlobalOptions & { concurrency?: string }): 
   removeRuntimeFile();
   await stopControl();
   subscriber.disconnect();
+  if (config.worker.embedded && options.worker !== false) await app.worker().shutdown(config.worker.shutdownGraceMs);
   await app.close();
   await redis.stop();
   return 0;

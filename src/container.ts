@@ -143,6 +143,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys), incidents: ctx.get(IncidentStore), store: ctx.get(RecoveryStore),
     queue: ctx.get(RecoveryQueue), audit: ctx.get(AuditLog), registry, clock, log,
     settings: { workflows: config.workflows, params: config.params, paramsByKind: config.paramsByKind, dedupeWindowSeconds: config.incidents.dedupeWindowSeconds },
+    node: ctx.get<string>(TOKENS.workerName),
   }));
   container.bind(RecoveryRunner).toDynamicValue((ctx) => new RecoveryRunner({
     redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys), store: ctx.get(RecoveryStore), incidents: ctx.get(IncidentStore),

@@ -31,6 +31,8 @@ export interface EngineDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly settings: EngineSettings;
+  /** This process's name (host:pid, or a worker's name): every audit record says who wrote it. */
+  readonly node: string;
 }
 
 export interface ReportResult {
@@ -69,7 +71,7 @@ export class Engine {
     if (!opened.created) {
       const duplicates = await incidents.countDuplicate(opened.id);
       await audit.write({
-        at: isoNow(now), type: 'incident', incidentId: opened.id,
+        at: isoNow(now), type: 'incident', incidentId: opened.id, worker: this.deps.node,
         message: `duplicate ${event.kind} event for ${candidate.subject} from ${event.source ?? 'unknown'} joined the incident (${duplicates} so far)`,
         details: { event },
       });
@@ -82,7 +84,7 @@ export class Engine {
       return { incident: existing, created: false };
     }
     await audit.write({
-      at: isoNow(now), type: 'incident', incidentId: id, recoveryId, workflow,
+      at: isoNow(now), type: 'incident', incidentId: id, recoveryId, workflow, worker: this.deps.node,
       message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}`,
       details: { event },
     });
@@ -96,7 +98,7 @@ export class Engine {
     const recovery = await this.recovery(recoveryId);
     const n = await this.deps.redis.incr(this.deps.keys.decisions(recoveryId));
     await this.deps.audit.write({
-      at: isoNow(this.deps.clock.now()), type: 'decision', incidentId: recovery.incidentId, recoveryId,
+      at: isoNow(this.deps.clock.now()), type: 'decision', incidentId: recovery.incidentId, recoveryId, worker: this.deps.node,
       message: `operator ${by} decided: ${decision}${comment ? ` (${comment})` : ''}`,
     });
     await this.deps.queue.enqueueWake(recoveryId, `decision-${n}`, { type: 'operator.decision', decision, by, ...(comment ? { comment } : {}) });

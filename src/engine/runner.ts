@@ -118,7 +118,7 @@ export class RecoveryRunner {
       if (incident && incident.status === 'open') {
         incidents.close(multi, incident, outcome, isoNow(now), reason, dedupeWindowSeconds);
         audit.append(multi, {
-          at: isoNow(now), type: 'incident', incidentId: recovery.incidentId, recoveryId: recovery.id, outcome,
+          at: isoNow(now), type: 'incident', incidentId: recovery.incidentId, recoveryId: recovery.id, outcome, worker,
           message: `incident ${outcome === 'recovered' || outcome === 'skipped' ? 'resolved' : 'escalated'}${reason ? `: ${reason}` : ''}`,
         });
       }

@@ -126,3 +126,14 @@ test('a job no worker can run (its workflow is not registered here) ends its rec
   t.regex(closed.reason ?? '', /given up: no workflow registered under "refuse-probe"/);
   t.is((await worker.app.engine.recovery(incident.recoveryId)).status, 'done');
 });
+
+test('every audit record names the process that wrote it', async (t) => {
+  const h = await startEngine(redis, { workerName: 'named-worker' });
+  t.teardown(() => h.close());
+  h.world.failHost('compute-2', 'power');
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-2' });
+  await h.waitClosed(incident.id);
+  const records = (await h.app.engine.audit(incident.id)).map((r) => r.record);
+  t.true(records.length > 10);
+  t.deepEqual(records.filter((r) => r.worker !== 'named-worker').map((r) => r.message), []);
+});

@@ -33,6 +33,7 @@ import type { PluginDefinition } from './plugins/api';
 import type { LoadReport } from './plugins/loader';
 import { loadPlugins } from './plugins/loader';
 import { Registry } from './plugins/registry';
+import { fenceAgentsPlugin } from './drivers/fencing/fence-agent/factory';
 import { builtinStepsPlugin } from './steps';
 import { builtinWorkflowDirs } from './workflow-dirs';
 
@@ -77,7 +78,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const registry = new Registry();
   const loadReport = await loadPlugins({
-    builtin: [builtinStepsPlugin, ...(options.plugins ?? [])],
+    builtin: [builtinStepsPlugin, fenceAgentsPlugin, ...(options.plugins ?? [])],
     dirs: [...builtinWorkflowDirs(), ...config.plugins.dirs],
     registry,
     log,
@@ -113,7 +114,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     : undefined;
   const world = sim?.world ?? options.overrides?.world;
   const pluginDriver = async <T>(kind: 'cloud' | 'fencing', name: string, driverOptions: Record<string, unknown>): Promise<T> =>
-    (await registry.driver<T>(kind, name).create(driverOptions, { log: log.child({ driver: `${kind}:${name}` }), clock })) as T;
+    (await registry.driver<T>(kind, name).create(driverOptions, {
+      log: log.child({ driver: `${kind}:${name}` }), clock, redis: container.get<Redis>(TOKENS.redis), keys: container.get<Keys>(TOKENS.keys),
+    })) as T;
   const cloud = options.overrides?.cloud
     ?? (config.cloud.driver === 'sim' ? sim!.cloud : await pluginDriver<CloudDriver>('cloud', config.cloud.driver, config.cloud.options));
   const fencing = options.overrides?.fencing
@@ -125,7 +128,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   for (const n of config.notifiers) {
     if (n.type === 'log') notifiers.push(new LogNotifier(log));
     else if (n.type === 'webhook') notifiers.push(new WebhookNotifier({ url: n.url, headers: n.headers, timeoutMs: n.timeoutMs, log }));
-    else notifiers.push(await registry.notifier(n.name).create(n.options ?? {}, { log: log.child({ notifier: n.name }), clock }));
+    else notifiers.push(await registry.notifier(n.name).create(n.options ?? {}, { log: log.child({ notifier: n.name }), clock, redis: container.get<Redis>(TOKENS.redis), keys: container.get<Keys>(TOKENS.keys) }));
   }
   container.bind(NOTIFIER).toConstantValue(options.overrides?.notifier ?? new FanoutNotifier(notifiers));
 

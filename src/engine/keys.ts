@@ -23,6 +23,8 @@ export class Keys {
   /** One active recovery per instance: instance id → recovery id. */
   activeInstance(instance: string): string { return `${this.prefix}:active:instance:${instance}`; }
   fence(incidentId: string, host: string): string { return `${this.prefix}:fence:${incidentId}:${host}`; }
+  /** Manual fencing of a host: a hash with the pending power-off `request` and the operator's `confirmation`. */
+  manualFence(host: string): string { return `${this.prefix}:manual-fence:${host}`; }
 
   audit(id: string): string { return `${this.prefix}:audit:${id}`; }
   globalAudit(): string { return `${this.prefix}:audit`; }

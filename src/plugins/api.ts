@@ -8,6 +8,7 @@
 import type * as t from 'io-ts';
 import type { AnyStateMachine } from 'xstate';
 import { fromPromise } from 'xstate';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock, FailureKind, Outcome, RecoverySubject } from '../domain';
 import { nonRetryable } from '../domain';
@@ -17,6 +18,7 @@ export { nonRetryable, retryable, ResurrectError } from '../domain';
 import type { CloudDriver } from '../drivers/cloud/port';
 import type { FenceReport, FencingDriver } from '../drivers/fencing/port';
 import type { Notification, Notifier } from '../drivers/notify/port';
+import type { Keys } from '../engine/keys';
 
 export interface Drivers {
   readonly cloud: CloudDriver;
@@ -128,10 +130,19 @@ export interface SlaDefinition {
 
 export type DriverKind = 'cloud' | 'fencing' | 'notifier';
 
+/** What a driver factory gets besides its options. Redis is for drivers whose state must be shared by every
+ * process (manual fencing confirmations); most drivers need only the logger and the clock. */
+export interface DriverContext {
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly redis?: Redis;
+  readonly keys?: Keys;
+}
+
 export interface DriverFactory<T = unknown> {
   readonly kind: DriverKind;
   readonly name: string;
-  create(config: Record<string, unknown>, context: { readonly log: Logger; readonly clock: Clock }): T | Promise<T>;
+  create(config: Record<string, unknown>, context: DriverContext): T | Promise<T>;
 }
 
 export interface PluginDefinition {

@@ -21,7 +21,8 @@ export const verifyFenced = defineStep({
   input: t.type({ host: t.string, level: t.number, devices: t.array(t.string), alreadyOff: t.boolean }),
   timeoutMs: 120_000,
   async run(input, { drivers, engine, clock, signal, recovery }) {
-    const power = await drivers.fencing.status(input.host, { signal });
+    // Read back through the level that fenced: a stuck BMC at level 1 says nothing about a PDU that cut power.
+    const power = await drivers.fencing.status(input.host, { signal, level: input.level });
     if (power !== 'off') {
       throw nonRetryable('RSR_FENCE_UNCONFIRMED', `power state of ${input.host} reads "${power}" after fencing`, { details: { host: input.host, power } });
     }

@@ -41,8 +41,11 @@ export interface FenceReport {
  */
 export interface FencingDriver {
   fence(host: string, options?: CallOptions): Promise<FenceReport>;
-  /** Power state as the devices of the first level that answers see it; `unknown` if they disagree. */
-  status(host: string, options?: CallOptions): Promise<PowerState>;
+  /**
+   * Power state as the devices of the first level that answers see it (or of `level` only: the level that
+   * fenced, whose devices are the ones that can tell); `unknown` if they disagree.
+   */
+  status(host: string, options?: CallOptions & { readonly level?: number }): Promise<PowerState>;
   /** Power the host back on (first level whose devices all accept). */
   unfence(host: string, options?: CallOptions): Promise<void>;
   /** The configured levels, device ids only, for the audit and the UI. */

@@ -59,9 +59,9 @@ export class FencingTopology implements FencingDriver {
     throw nonRetryable('RSR_FENCE_FAILED', `could not fence ${host}: ${why}`, { details: { host, attempts } });
   }
 
-  async status(host: string, options?: CallOptions): Promise<PowerState> {
+  async status(host: string, options?: CallOptions & { level?: number }): Promise<PowerState> {
     for (const [index, devices] of this.levelsOf(host).entries()) {
-      if (devices.length === 0) continue;
+      if (devices.length === 0 || (options?.level !== undefined && options.level !== index + 1)) continue;
       const readings = await this.readAll(host, index + 1, devices, [], options?.signal);
       if (readings.includes('error')) continue;
       const first = readings[0] as PowerState;

@@ -159,3 +159,17 @@ test('fence-then-evacuate: a VM that never becomes ACTIVE is followed, never re-
   t.is(Number(child?.attempts), 4);
   t.is(h.world.instanceState('vm-b').status, 'ACTIVE');
 });
+
+test('fence-then-evacuate: a BMC that will not power off fails level 1; the PDU at level 2 fences, is read back, and the VMs are evacuated', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.failHost('compute-1', 'network');
+  h.world.injectFault({ kind: 'bmc-stuck-on', host: 'compute-1' });
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered', closed.reason);
+  t.false(h.world.hostState('compute-1').running, 'the host really is off');
+  t.deepEqual(h.world.splitBrains(), []);
+  const trail = await h.trail(incident.id);
+  t.true(trail.some((m) => /^fenced compute-1 at level 2 \(pdu-compute-1\)/.test(m)), trail.join('\n'));
+});

@@ -33,7 +33,7 @@ import type { PluginDefinition } from './plugins/api';
 import type { LoadReport } from './plugins/loader';
 import { loadPlugins } from './plugins/loader';
 import { Registry } from './plugins/registry';
-import { fenceAgentsPlugin } from './drivers/fencing/fence-agent/factory';
+import { builtinDriversPlugin } from './drivers/builtin';
 import { builtinStepsPlugin } from './steps';
 import { builtinWorkflowDirs } from './workflow-dirs';
 
@@ -78,7 +78,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const registry = new Registry();
   const loadReport = await loadPlugins({
-    builtin: [builtinStepsPlugin, fenceAgentsPlugin, ...(options.plugins ?? [])],
+    builtin: [builtinStepsPlugin, builtinDriversPlugin, ...(options.plugins ?? [])],
     dirs: [...builtinWorkflowDirs(), ...config.plugins.dirs],
     registry,
     log,

@@ -3,7 +3,9 @@ import { ResurrectError } from '../domain';
 import { audit } from './commands/audit';
 import { decide } from './commands/decide';
 import { demo } from './commands/demo';
+import { fenceConfirm, fencePending } from './commands/fence';
 import { simFail, simFault, simRecover } from './commands/sim';
+import { simServe } from './commands/sim-serve';
 import { start } from './commands/start';
 import { trigger } from './commands/trigger';
 import { validate } from './commands/validate';
@@ -53,6 +55,17 @@ export async function main(argv: string[]): Promise<number> {
     .action((host) => run(() => simRecover(host, globals()))());
   sim.command('fault').description('inject a fault, given as JSON (e.g. \'{"kind":"bmc-stuck-on","host":"compute-3"}\')').argument('<spec>')
     .action((spec) => run(() => simFault(spec, globals()))());
+  sim.command('serve').description('serve a simulated cloud on loopback: Keystone, Nova, Glance and a Redfish BMC per host')
+    .option('--port <n>', 'Keystone/Nova/Glance port (0 = any free port)', '0')
+    .option('--redfish-port <n>', 'Redfish (HTTPS) port (0 = any free port)', '0')
+    .option('--bind <address>', 'listen address: loopback only', '127.0.0.1')
+    .option('--seed <n>', 'simulator seed', '1')
+    .option('--time-scale <x>', 'simulated latency scale (1 = realistic, 0 = instant)', '1')
+    .option('--service-down-time <s>', "Nova's service_down_time in seconds (0: down as soon as heartbeats stop)", '0')
+    .option('--inventory <demo|file>', 'the demo world, or a world spec (JSON/YAML)', 'demo')
+    .option('--clouds-yaml <file>', 'write the clouds.yaml entry to this file instead of printing it')
+    .option('--log-level <level>', 'log level (logs go to stderr)', 'info')
+    .action((opts) => run(() => simServe({ ...globals(), ...opts }))());
 
   program.command('demo').description('run a self-contained host failure scenario and print a summary')
     .option('--host <host>', 'host to fail', 'compute-3')
@@ -66,6 +79,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--by <name>', 'who decides (default: $USER)')
     .option('--comment <text>', 'recorded in the audit trail')
     .action((recovery, decision, opts) => run(() => decide(recovery, decision, { ...globals(), ...opts }))());
+
+  const fence = program.command('fence').description('manual fencing: confirm that a host is powered off');
+  fence.command('confirm').description('confirm the power-off of a host a manual fencing device waits for').argument('<host>')
+    .requiredOption('--by <name>', 'who powered it off (recorded)')
+    .option('--comment <text>', 'recorded with the confirmation')
+    .action((host, opts) => run(() => fenceConfirm(host, { ...globals(), ...opts }))());
+  fence.command('pending').description('list the manual fencing requests waiting for an operator')
+    .action(() => run(() => fencePending(globals()))());
 
   program.command('audit').description('print the ordered audit trail of a recovery or incident').argument('<id>')
     .action((id) => run(() => audit(id, globals()))());

@@ -29,6 +29,7 @@ export const checkEvacuable = defineStep({
         details: { instance, image: server.image },
       });
     }
-    return { action: 'evacuate' as const, name: server.name, sharedStorage: server.sharedStorage };
+    // Nova ≥ 2.95 brings every evacuated instance back stopped: remember whether it ran, to start it after.
+    return { action: 'evacuate' as const, name: server.name, sharedStorage: server.sharedStorage, wasActive: server.status === 'ACTIVE' };
   },
 });

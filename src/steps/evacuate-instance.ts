@@ -14,16 +14,17 @@ import { pollUntil, secondsParam } from './poll';
 export const evacuateInstance = defineStep({
   name: 'evacuateInstance',
   description: 'Evacuate an instance from a fenced host and wait until it is ACTIVE elsewhere',
-  input: t.type({ host: t.string, instance: t.string }),
+  input: t.intersection([t.type({ host: t.string, instance: t.string }), t.partial({ startIfStopped: t.boolean })]),
   timeoutMs: 15 * 60_000,
-  async run({ host, instance }, context) {
+  async run({ host, instance, startIfStopped }, context) {
     const { drivers, engine, signal, recovery } = context;
+    const timeoutMs = secondsParam(recovery.params, 'activeTimeoutSeconds', 600) * 1000;
     if (!(await engine.fenceEvidence(host))) {
       throw nonRetryable('RSR_NOT_FENCED', `refusing to evacuate ${instance}: ${host} is not confirmed fenced`, { details: { host, instance } });
     }
     const server = await drivers.cloud.getInstance(instance, { signal });
     const latest = latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host);
-    if (evacuatedElsewhere(server, latest, host)) return { targetHost: server.host, issued: false, status: server.status };
+    if (evacuatedElsewhere(server, latest, host)) return startIfNeeded(server.host, false);
     let issued = false;
     if (server.host === host && !inFlight(latest)) {
       if (server.taskState !== null && server.status !== 'ERROR') {
@@ -33,7 +34,6 @@ export const evacuateInstance = defineStep({
       issued = true;
       await engine.audit(`evacuate ${instance} from ${host} accepted`, { requestId: accepted.requestId });
     }
-    const timeoutMs = secondsParam(recovery.params, 'activeTimeoutSeconds', 600) * 1000;
     const landed = await pollUntil(context, async () => {
       const now = await drivers.cloud.getInstance(instance, { signal });
       const migration = latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host);
@@ -46,6 +46,24 @@ export const evacuateInstance = defineStep({
       }
       return undefined;
     }, { timeoutMs, what: `${instance} to be rebuilt on another host` });
-    return { targetHost: landed.host, issued, status: landed.status };
+    return startIfNeeded(landed.host, issued);
+
+    /**
+     * From microversion 2.95 Nova brings an evacuated instance back stopped whatever it was; one that ran
+     * before the failure is started again (checked first: a resumed step finds it running already).
+     */
+    async function startIfNeeded(targetHost: string, evacuated: boolean) {
+      const now = await drivers.cloud.getInstance(instance, { signal });
+      if (!startIfStopped || now.status !== 'SHUTOFF') return { targetHost, issued: evacuated, status: now.status };
+      if (now.taskState === null) {
+        const started = await drivers.cloud.startInstance(instance, { signal });
+        await engine.audit(`start of ${instance} on ${targetHost} accepted (it ran before the failure)`, { requestId: started.requestId });
+      }
+      await pollUntil(context, async () => {
+        const running = await drivers.cloud.getInstance(instance, { signal });
+        return running.status === 'ACTIVE' && running.taskState === null ? true : undefined;
+      }, { timeoutMs, what: `${instance} to run again on ${targetHost}` });
+      return { targetHost, issued: evacuated, status: 'ACTIVE' };
+    }
   },
 });

@@ -17,6 +17,8 @@ import { errorInfo, hostOf, instanceOf } from '../shared/machine-kit';
 interface Context {
   readonly input: RecoveryInput;
   name?: string;
+  /** It ran before the failure: start it if the evacuation brings it back stopped (Nova ≥ 2.95). */
+  wasActive?: boolean;
   targetHost?: string;
   reason?: string;
   outcome?: RecoveryOutput['outcome'];
@@ -25,8 +27,8 @@ interface Context {
 export const evacuateInstanceMachine = setup({
   types: { context: {} as Context, input: {} as RecoveryInput, output: {} as RecoveryOutput },
   actors: {
-    checkEvacuable: stepActor<{ host: string; instance: string }, { action: 'none' | 'evacuate'; name: string; targetHost?: string }>('checkEvacuable'),
-    evacuateInstance: stepActor<{ host: string; instance: string }, { targetHost: string }>('evacuateInstance'),
+    checkEvacuable: stepActor<{ host: string; instance: string }, { action: 'none' | 'evacuate'; name: string; targetHost?: string; wasActive?: boolean }>('checkEvacuable'),
+    evacuateInstance: stepActor<{ host: string; instance: string; startIfStopped: boolean }, { targetHost: string }>('evacuateInstance'),
   },
   actions: {
     failWith: assign(({ event }, prefix: string) => ({ reason: `${prefix}: ${errorInfo((event as { error?: unknown }).error).message}` })),
@@ -46,7 +48,7 @@ export const evacuateInstanceMachine = setup({
             target: 'recovered',
             actions: assign({ targetHost: ({ event }) => event.output.targetHost, name: ({ event }) => event.output.name }),
           },
-          { target: 'evacuating', actions: assign({ name: ({ event }) => event.output.name }) },
+          { target: 'evacuating', actions: assign({ name: ({ event }) => event.output.name, wasActive: ({ event }) => event.output.wasActive === true }) },
         ],
         onError: { target: 'failed', actions: { type: 'failWith', params: 'not evacuable' } },
       },
@@ -54,7 +56,7 @@ export const evacuateInstanceMachine = setup({
     evacuating: {
       invoke: {
         src: 'evacuateInstance',
-        input: ({ context }) => ({ host: hostOf(context.input), instance: instanceOf(context.input) }),
+        input: ({ context }) => ({ host: hostOf(context.input), instance: instanceOf(context.input), startIfStopped: context.wasActive === true }),
         onDone: { target: 'recovered', actions: assign({ targetHost: ({ event }) => event.output.targetHost }) },
         onError: { target: 'failed', actions: { type: 'failWith', params: 'evacuation failed' } },
       },

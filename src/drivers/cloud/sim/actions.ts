@@ -17,6 +17,9 @@ export const CLOUD_ACTIONS = [
   'stopInstance',
   'rebootInstance',
   'listMigrations',
+  // Nova API calls beyond the CloudDriver port, for the served sim (os-resetState, os-instance-actions).
+  'resetState',
+  'listInstanceActions',
 ] as const;
 export type CloudAction = (typeof CLOUD_ACTIONS)[number];
 
@@ -31,7 +34,7 @@ export type SimAction = CloudAction | DeviceAction;
 export const SIM_ACTIONS: readonly SimAction[] = [...CLOUD_ACTIONS, ...DEVICE_ACTIONS];
 
 const READS = new Set<SimAction>([
-  'listHosts', 'getService', 'listInstances', 'getInstance', 'imageExists', 'listMigrations', 'bmc.status', 'pdu.status',
+  'listHosts', 'getService', 'listInstances', 'getInstance', 'imageExists', 'listMigrations', 'listInstanceActions', 'bmc.status', 'pdu.status',
 ]);
 
 /** Reads are counted too (polling budgets are worth asserting), but only writes go to the event log. */

@@ -1,10 +1,11 @@
+import { setMaxListeners } from 'node:events';
 import { nonRetryable, retryable, type Clock } from '../../../domain';
 import { isMutating, type SimAction } from './actions';
 import type { CallCounters } from './counters';
 import type { FaultBook } from './faults';
 import { pause, type LatencyModel } from './latency';
 import type { Rng } from './rng';
-import { heartbeating, hostPower, serviceState, type Ghost, type SimHostRecord, type SimInstanceRecord, type SimMigrationRecord } from './state';
+import { heartbeating, hostPower, serviceState, type Ghost, type SimHostRecord, type SimInstanceActionRecord, type SimInstanceRecord, type SimMigrationRecord } from './state';
 import type { Candidate } from './scheduler';
 
 export type WorldEventType = 'api' | 'host' | 'service' | 'instance' | 'migration' | 'device' | 'fault' | 'split-brain' | 'error';
@@ -43,6 +44,8 @@ export class WorldCore {
   readonly instances = new Map<string, SimInstanceRecord>();
   readonly images = new Set<string>();
   readonly migrations: SimMigrationRecord[] = [];
+  /** Instance actions (Nova's os-instance-actions), in creation order. */
+  readonly actions: SimInstanceActionRecord[] = [];
   ghosts: Ghost[] = [];
   /** Set by the Nova part: what nova-compute does when it starts heartbeating again. */
   onComputeStarted: (host: SimHostRecord) => void = () => {};
@@ -52,7 +55,12 @@ export class WorldCore {
   private migrationSeq = 0;
   private readonly pending = new Set<Promise<void>>();
   private readonly immediates = new Set<NodeJS.Immediate>();
-  private readonly lifetime = new AbortController();
+  /** Aborted by dispose(); every scheduled completion listens to it, so it may have thousands of listeners. */
+  private readonly lifetime = (() => {
+    const controller = new AbortController();
+    setMaxListeners(0, controller.signal);
+    return controller;
+  })();
 
   constructor(readonly parts: CoreParts) {}
 

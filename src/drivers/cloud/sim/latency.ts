@@ -44,6 +44,8 @@ const DEFAULT_ACCEPT: Record<SimAction, number> = {
   stopInstance: 200,
   rebootInstance: 200,
   listMigrations: 60,
+  resetState: 150,
+  listInstanceActions: 60,
   // IPMI over a management LAN: power commands take a second or two, reads a few hundred ms.
   'bmc.off': 1500,
   'bmc.on': 1500,

@@ -3,11 +3,30 @@ import { nonRetryable, retryable } from '../../../domain';
 import type { ActionAccepted } from '../port';
 import type { WorldCore } from './core';
 import { fits, pickHost } from './scheduler';
-import { heartbeating, hostView, instanceView, migrationView, serviceView, type PendingAction, type SimHostRecord, type SimInstanceRecord, type SimMigrationRecord } from './state';
+import {
+  heartbeating,
+  hostView,
+  instanceActionView,
+  instanceView,
+  migrationView,
+  serviceView,
+  type InstanceActionView,
+  type PendingAction,
+  type SimActionEventRecord,
+  type SimHostRecord,
+  type SimInstanceActionRecord,
+  type SimInstanceRecord,
+  type SimMigrationRecord,
+} from './state';
 
 /** Evacuation splits into "claimed and host switched" (pre-migrating) and "spawned" (done) at this fraction. */
 const EVACUATE_SWITCH_AT = 0.25;
 const EVACUABLE_STATES: readonly InstanceStatus[] = ['ACTIVE', 'SHUTOFF', 'ERROR'];
+
+export interface EvacuateOptions {
+  /** Nova ≥ 2.95: the instance ends stopped on the destination whatever its prior state. */
+  readonly stopOnDestination?: boolean;
+}
 
 /**
  * The compute API of the simulated cloud: the checks, in Nova's order, with Nova's answers, and the
@@ -35,9 +54,13 @@ export class SimNova {
       const uncleaned = this.core.migrations.some((m) => m.type === 'evacuation' && m.source === host && m.status === 'done');
       if (!forcedDown && h.forcedDown && uncleaned) {
         // Nova (Xena+) keeps the service down until the restarted nova-compute destroyed the evacuated guests.
-        throw retryable('RSR_CLOUD_CONFLICT', `Cannot unset forced_down on ${host} while evacuations from it are not cleaned up (migrations still 'done').`, {
-          details: { host, httpStatus: 400 },
-        });
+        throw retryable(
+          'RSR_CLOUD_CONFLICT',
+          `Unable to force up host ${host} as \`done\` evacuation migration records remain associated with the host. Ensure the compute service has been restarted, allowing these records to move to \`completed\` before retrying this request.`,
+          {
+            details: { host, httpStatus: 400 },
+          },
+        );
       }
       if (h.forcedDown !== forcedDown) {
         h.forcedDown = forcedDown;
@@ -56,6 +79,46 @@ export class SimNova {
       else h.disabledReason = reason;
       this.core.record({ type: 'service', host, message: `${host} ${h.status}${reason && !enabled ? ` (${reason})` : ''}` });
       return this.service(h);
+    });
+  }
+
+  /** Every nova-compute service (`GET /os-services` without a host filter); counted as getService without subject. */
+  listServices(signal?: AbortSignal): Promise<ComputeService[]> {
+    return this.core.call('getService', undefined, signal, () => [...this.core.hosts.values()].sort(byName).map((h) => this.service(h)));
+  }
+
+  /** Every instance (`GET /servers/detail?all_tenants=1` without a host filter); counted as listInstances without subject. */
+  listAllInstances(signal?: AbortSignal): Promise<Instance[]> {
+    return this.core.call('listInstances', undefined, signal, () => [...this.core.instances.values()].sort(byName).map(instanceView));
+  }
+
+  /** Every migration, newest first (`GET /os-migrations` without instance_uuid); counted as listMigrations without subject. */
+  listAllMigrations(signal?: AbortSignal): Promise<Migration[]> {
+    return this.core.call('listMigrations', undefined, signal, () => [...this.core.migrations].reverse().map(migrationView));
+  }
+
+  /** Nova's instance actions of one server, newest first (`GET /servers/{id}/os-instance-actions`). */
+  listInstanceActions(instanceId: string, signal?: AbortSignal): Promise<InstanceActionView[]> {
+    return this.core.call('listInstanceActions', instanceId, signal, () => {
+      this.core.instance(instanceId);
+      return this.core.actions.filter((a) => a.instance === instanceId).reverse().map(instanceActionView);
+    });
+  }
+
+  /**
+   * `os-resetState` (admin): sets vm_state (ACTIVE or ERROR) and clears task_state, nothing else: power state
+   * and the real guest stay as they are, and an action hung on a dead compute is dropped. What Masakari does
+   * to make an instance stuck in a task evacuable again.
+   */
+  resetState(id: string, state: 'active' | 'error', signal?: AbortSignal): Promise<ActionAccepted> {
+    return this.core.call('resetState', id, signal, () => {
+      const i = this.core.instance(id);
+      i.status = state === 'active' ? 'ACTIVE' : 'ERROR';
+      i.taskState = null;
+      delete i.hung;
+      this.core.touch(i);
+      this.core.record({ type: 'instance', instance: id, host: i.host, message: `${i.name} reset to ${state}` });
+      return { requestId: this.core.requestId() };
     });
   }
 
@@ -84,7 +147,7 @@ export class SimNova {
     });
   }
 
-  evacuate(id: string, targetHost?: string, signal?: AbortSignal): Promise<ActionAccepted> {
+  evacuate(id: string, targetHost?: string, signal?: AbortSignal, options: EvacuateOptions = {}): Promise<ActionAccepted> {
     return this.core.call('evacuate', id, signal, () => {
       const i = this.core.instance(id);
       if (targetHost !== undefined) this.checkTarget(i, targetHost);
@@ -98,8 +161,11 @@ export class SimNova {
         });
       }
       const dest = this.place(i, targetHost);
-      const prior = i.status;
+      const prior = options.stopOnDestination ? 'SHUTOFF' : i.status;
       const migration = this.addMigration(i, 'evacuation', targetHost ?? null);
+      const requestId = this.core.requestId();
+      const action = this.startAction(i, 'evacuate', requestId);
+      const conductor = this.startEvent(action, 'rebuild_server', null);
       i.status = 'REBUILD';
       i.taskState = 'rebuilding';
       i.claimHost = dest;
@@ -107,8 +173,8 @@ export class SimNova {
       this.core.record({ type: 'instance', instance: id, host: source.name, message: `evacuating ${i.name} from ${source.name} to ${dest}` });
       const total = this.core.parts.latency.completionDelay('evacuate');
       const first = Math.round(total * EVACUATE_SWITCH_AT);
-      this.core.schedule(first, `evacuate ${id}`, () => this.evacuateClaimed(i, migration, dest, prior, total - first));
-      return { requestId: this.core.requestId() };
+      this.core.schedule(first, `evacuate ${id}`, () => this.evacuateClaimed(i, migration, dest, prior, total - first, action, conductor));
+      return { requestId };
     });
   }
 
@@ -133,8 +199,12 @@ export class SimNova {
       this.core.touch(i);
       this.core.record({ type: 'instance', instance: id, host: source.name, message: `live-migrating ${i.name} from ${source.name} to ${dest}` });
       migration.status = 'running';
-      this.core.schedule(this.core.parts.latency.completionDelay('liveMigrate'), `live-migrate ${id}`, () => this.liveMigrateDone(i, migration, dest));
-      return { requestId: this.core.requestId() };
+      const requestId = this.core.requestId();
+      const action = this.startAction(i, 'live-migration', requestId);
+      this.finishEvent(action, this.startEvent(action, 'conductor_live_migrate_instance', null), true);
+      const event = this.startEvent(action, 'compute_live_migration', source.name);
+      this.core.schedule(this.core.parts.latency.completionDelay('liveMigrate'), `live-migrate ${id}`, () => this.liveMigrateDone(i, migration, dest, action, event));
+      return { requestId };
     });
   }
 
@@ -220,13 +290,24 @@ export class SimNova {
    * (where a spawn failure leaves it in ERROR on the destination, to be rebuilt there), a second evacuation
    * then retries it, which is what the engine's retry path expects to exercise.
    */
-  private evacuateClaimed(i: SimInstanceRecord, m: SimMigrationRecord, dest: string, prior: InstanceStatus, remainingMs: number): void {
+  private evacuateClaimed(
+    i: SimInstanceRecord,
+    m: SimMigrationRecord,
+    dest: string,
+    prior: InstanceStatus,
+    remainingMs: number,
+    action: SimInstanceActionRecord,
+    conductor: SimActionEventRecord,
+  ): void {
     const faults = this.core.parts.faults;
     const imageMissing = !i.sharedStorage && i.image !== '' && !this.imageAvailable(i.image);
     const injected = imageMissing ? undefined : faults.trip('evacuate-fails', i.id);
     const destDown = !heartbeating(this.core.host(dest));
+    this.finishEvent(action, conductor, true);
+    const rebuild = this.startEvent(action, 'compute_rebuild_instance', dest);
     if (imageMissing || injected || destDown) {
       const why = imageMissing ? `image ${i.image} not found` : injected ? `injected ${injected.id}` : `${dest} stopped answering`;
+      this.finishEvent(action, rebuild, false);
       return this.failMove(i, m, 'error', `evacuation of ${i.name} failed: ${why}`);
     }
     const source = i.host;
@@ -252,12 +333,13 @@ export class SimNova {
       i.guestRunning = !stopped;
       this.core.touch(i);
       m.status = 'done';
+      this.finishEvent(action, rebuild, true);
       this.core.record({ type: 'migration', instance: i.id, host: dest, message: `${i.name} evacuated to ${dest}`, details: { migration: m.id } });
       this.reportSplitBrain(i);
     });
   }
 
-  private liveMigrateDone(i: SimInstanceRecord, m: SimMigrationRecord, dest: string): void {
+  private liveMigrateDone(i: SimInstanceRecord, m: SimMigrationRecord, dest: string, action: SimInstanceActionRecord, event: SimActionEventRecord): void {
     const faults = this.core.parts.faults;
     if (faults.neverActive(i.id)) return;
     const source = this.core.host(i.host);
@@ -266,6 +348,7 @@ export class SimNova {
       // A failed live migration rolls back: the guest keeps running on its source.
       const why = injected ? `injected ${injected.id}` : 'a compute stopped answering';
       i.status = 'ACTIVE';
+      this.finishEvent(action, event, false);
       return this.failMove(i, m, 'failed', `live migration of ${i.name} failed: ${why}`);
     }
     i.host = dest;
@@ -274,7 +357,29 @@ export class SimNova {
     i.taskState = null;
     this.core.touch(i);
     m.status = 'completed';
+    this.finishEvent(action, event, true);
     this.core.record({ type: 'migration', instance: i.id, host: dest, message: `${i.name} live-migrated to ${dest}`, details: { migration: m.id } });
+  }
+
+  private startAction(i: SimInstanceRecord, action: string, requestId: string): SimInstanceActionRecord {
+    const now = this.core.now();
+    const record: SimInstanceActionRecord = { instance: i.id, action, requestId, startTime: now, updatedAt: now, message: null, events: [] };
+    this.core.actions.push(record);
+    return record;
+  }
+
+  private startEvent(action: SimInstanceActionRecord, event: string, host: string | null): SimActionEventRecord {
+    const record: SimActionEventRecord = { event, host, startTime: this.core.now(), finishTime: null, result: null };
+    action.events.push(record);
+    action.updatedAt = record.startTime;
+    return record;
+  }
+
+  private finishEvent(action: SimInstanceActionRecord, event: SimActionEventRecord, ok: boolean): void {
+    event.finishTime = this.core.now();
+    event.result = ok ? 'Success' : 'Error';
+    action.updatedAt = event.finishTime;
+    if (!ok) action.message = 'Error';
   }
 
   private failMove(i: SimInstanceRecord, m: SimMigrationRecord, status: 'error' | 'failed', message: string): void {
@@ -290,7 +395,9 @@ export class SimNova {
    * Stop/start/reboot are cast to the instance's compute without checking it is up: a dead compute leaves
    * the task_state set forever (which then blocks evacuate with 409), as in Nova.
    */
-  private dispatch(i: SimInstanceRecord, action: PendingAction): ActionAccepted {
+  private dispatch(i: SimInstanceRecord, pending: Omit<PendingAction, 'record'>): ActionAccepted {
+    const requestId = this.core.requestId();
+    const action: PendingAction = { ...pending, record: this.startAction(i, pending.kind, requestId) };
     this.core.touch(i);
     const h = this.core.host(i.host);
     if (heartbeating(h)) this.scheduleAction(i, action);
@@ -298,21 +405,27 @@ export class SimNova {
       i.hung = action;
       this.core.record({ type: 'instance', instance: i.id, host: h.name, message: `${action.kind} of ${i.name} sent to unresponsive ${h.name}: hangs` });
     }
-    return { requestId: this.core.requestId() };
+    return { requestId };
   }
 
+  /** The compute received the cast: its event (compute_<kind>_instance) starts now. */
   private scheduleAction(i: SimInstanceRecord, action: PendingAction): void {
     const kind = action.kind === 'reboot' ? (action.hard ? 'rebootHard' : 'rebootSoft') : action.kind;
-    this.core.schedule(this.core.parts.latency.completionDelay(kind), `${action.kind} ${i.id}`, () => this.finishAction(i, action));
+    const record = action.record;
+    const event = record && this.startEvent(record, `compute_${action.kind}_instance`, i.host);
+    this.core.schedule(this.core.parts.latency.completionDelay(kind), `${action.kind} ${i.id}`, () => {
+      if (this.finishAction(i, action) && record && event) this.finishEvent(record, event, true);
+    });
   }
 
-  private finishAction(i: SimInstanceRecord, action: PendingAction): void {
-    if (i.taskState === null) return; // overtaken (e.g. a hard reboot replaced this one)
+  /** Returns whether the action took effect. */
+  private finishAction(i: SimInstanceRecord, action: PendingAction): boolean {
+    if (i.taskState === null) return false; // overtaken (e.g. a hard reboot replaced this one)
     if (!heartbeating(this.core.host(i.host))) {
       i.hung = action;
-      return;
+      return false;
     }
-    if (action.kind !== 'stop' && this.core.parts.faults.neverActive(i.id)) return;
+    if (action.kind !== 'stop' && this.core.parts.faults.neverActive(i.id)) return false;
     const on = action.kind !== 'stop';
     i.status = on ? 'ACTIVE' : 'SHUTOFF';
     i.powerState = on ? 'RUNNING' : 'SHUTDOWN';
@@ -321,6 +434,7 @@ export class SimNova {
     delete i.hung;
     this.core.touch(i);
     this.core.record({ type: 'instance', instance: i.id, host: i.host, message: `${i.name} ${on ? 'is running' : 'stopped'} (${action.kind})` });
+    return true;
   }
 
   /**
@@ -369,7 +483,8 @@ function conflict(message: string, instance: string) {
 }
 
 function describeState(i: SimInstanceRecord): string {
-  return i.taskState === null ? `vm_state ${i.status.toLowerCase()}` : `task_state ${i.taskState}`;
+  // Nova names vm_states, not statuses: SHUTOFF is vm_state `stopped`.
+  return i.taskState === null ? `vm_state ${i.status === 'SHUTOFF' ? 'stopped' : i.status.toLowerCase()}` : `task_state ${i.taskState}`;
 }
 
 const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);

@@ -47,6 +47,31 @@ export interface SimHostRecord {
 export interface PendingAction {
   readonly kind: 'start' | 'stop' | 'reboot';
   readonly hard?: boolean;
+  /** The instance action it belongs to (os-instance-actions). */
+  readonly record?: SimInstanceActionRecord;
+}
+
+/** One event of an instance action (Nova `os-instance-actions` events): a step run by conductor or a compute. */
+export interface SimActionEventRecord {
+  readonly event: string;
+  /** The compute that ran it; null for conductor steps. */
+  readonly host: string | null;
+  readonly startTime: number;
+  finishTime: number | null;
+  result: 'Success' | 'Error' | null;
+}
+
+/** Nova's record of one server action, keyed by the request id of the call that created it. */
+export interface SimInstanceActionRecord {
+  readonly instance: string;
+  /** Nova's action name: evacuate, live-migration, start, stop, reboot. */
+  readonly action: string;
+  readonly requestId: string;
+  readonly startTime: number;
+  updatedAt: number;
+  /** 'Error' once an event failed, as Nova sets it. */
+  message: string | null;
+  readonly events: SimActionEventRecord[];
 }
 
 export interface SimInstanceRecord {
@@ -143,6 +168,13 @@ export function instanceView(i: SimInstanceRecord): Instance {
     updatedAt: isoNow(i.updatedAt) as IsoTime,
     ...(i.locked === undefined ? {} : { locked: i.locked }),
   };
+}
+
+/** Plain copy of an action record (times in epoch ms). */
+export type InstanceActionView = Omit<SimInstanceActionRecord, 'events'> & { readonly events: readonly Readonly<SimActionEventRecord>[] };
+
+export function instanceActionView(a: SimInstanceActionRecord): InstanceActionView {
+  return { ...a, events: a.events.map((e) => ({ ...e })) };
 }
 
 export function migrationView(m: SimMigrationRecord): Migration {

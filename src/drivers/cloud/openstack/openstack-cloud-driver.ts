@@ -1,0 +1,262 @@
+/**
+ * The CloudDriver over a real OpenStack: Keystone v3 for the token and catalog, Nova's compute API for
+ * everything else, Glance for image existence. Configured like the OpenStack CLI (clouds.yaml or OS_*),
+ * see `clouds.ts`; HTTP rules (timeouts, retries, error mapping) in `http.ts`; microversion-dependent
+ * routes and bodies in `nova-client.ts`; Nova JSON → domain in `nova-mapping.ts`.
+ *
+ * Nothing is sent at construction: authentication and microversion negotiation happen at first use, so an
+ * engine starts (and reports clearly) while Keystone or Nova are briefly away.
+ */
+import * as t from 'io-ts';
+import { isLeft } from 'fp-ts/Either';
+import type { Logger } from 'pino';
+import { InputError, nonRetryable, systemClock, type Clock, type ComputeService, type Host, type Instance, type Migration } from '../../../domain';
+import type { DriverFactory } from '../../../plugins/api';
+import type { ActionAccepted, CallOptions, CloudDriver } from '../port';
+import { loadCloudConfig, type CloudConfig } from './clouds';
+import type { HttpAnswer } from './http';
+import { KeystoneSession } from './keystone';
+import { atLeast, DEFAULT_MICROVERSION_CAP, formatMicroversion, MV, parseMicroversion } from './microversion';
+import { NovaClient } from './nova-client';
+import { toHosts, toInstance, toMigrations, toService, type NovaServer, type SharedStorageRule } from './nova-mapping';
+
+export interface OpenStackDriverSettings {
+  /** Per HTTP request (each retry has its own). Default 30000. */
+  readonly timeoutMs?: number;
+  /** Highest compute microversion to use ("2.NN"). Default the cloud's `compute_api_version`, else 2.95. */
+  readonly microversion?: string;
+  /** Extra attempts of GETs and state-setting PUTs on 502/503/504 or connection errors. Default 3. */
+  readonly retries?: number;
+  /** First retry delay, doubled each time (with jitter). Default 250. */
+  readonly retryBaseMs?: number;
+  /** `limit` for paged lists (servers, migrations). Default 500 (Nova's max_limit is 1000). */
+  readonly pageSize?: number;
+  /** Server metadata key / flavor extra spec saying whether an instance is on shared storage. Default `resurrect:shared_storage`. */
+  readonly sharedStorageKey?: string;
+  /** Shared storage of an image-backed instance when neither the metadata nor the flavor says. Default false. */
+  readonly sharedStorageDefault?: boolean;
+  /** Aggregate metadata key (value `true`) marking its hosts as reserved spares. Default `resurrect:reserved`. */
+  readonly reservedKey?: string;
+  readonly log?: Logger;
+  readonly clock?: Clock;
+}
+
+export type ResetStateTarget = 'error' | 'active';
+
+export class OpenStackCloudDriver implements CloudDriver {
+  private readonly session: KeystoneSession;
+  private readonly nova: NovaClient;
+  private readonly shared: SharedStorageRule;
+  private readonly reservedKey: string;
+  private readonly log?: Logger;
+  private warnedNoStats = false;
+
+  constructor(
+    readonly cloud: CloudConfig,
+    settings: OpenStackDriverSettings = {},
+  ) {
+    const capText = settings.microversion ?? cloud.computeApiVersion ?? DEFAULT_MICROVERSION_CAP;
+    const cap = parseMicroversion(capText);
+    if (!cap || cap.major !== 2 || !atLeast(cap, '2.1')) {
+      throw new InputError(`OpenStack driver: microversion must look like 2.NN (≥ 2.1), got "${capText}"`, [{ path: 'microversion', message: 'expected 2.NN' }], 'RSR_CONFIG_INVALID');
+    }
+    this.log = settings.log;
+    const http = {
+      timeoutMs: settings.timeoutMs ?? 30_000,
+      retries: settings.retries ?? 3,
+      retryBaseMs: settings.retryBaseMs ?? 250,
+      clock: settings.clock ?? systemClock,
+      ...(settings.log ? { log: settings.log } : {}),
+    };
+    this.session = new KeystoneSession(cloud, http);
+    this.nova = new NovaClient(this.session, { cap, pageSize: settings.pageSize ?? 500, ...(settings.log ? { log: settings.log } : {}) });
+    this.shared = { key: settings.sharedStorageKey ?? 'resurrect:shared_storage', default: settings.sharedStorageDefault ?? false };
+    this.reservedKey = settings.reservedKey ?? 'resurrect:reserved';
+  }
+
+  /** The negotiated compute microversion ("2.NN"); negotiates if not done yet. */
+  async microversion(options?: CallOptions): Promise<string> {
+    return formatMicroversion(await this.nova.microversion(options?.signal));
+  }
+
+  async listHosts(options?: CallOptions): Promise<Host[]> {
+    const signal = options?.signal;
+    const [services, aggregates, hypervisors] = await Promise.all([
+      this.nova.listServices(undefined, signal),
+      this.nova.listAggregates(signal),
+      this.nova.listHypervisors(signal),
+    ]);
+    if (!this.warnedNoStats && hypervisors.some((h) => h.vcpus === undefined || h.vcpus === null)) {
+      this.warnedNoStats = true;
+      this.log?.warn({ cloud: this.cloud.name }, 'os-hypervisors reports no vcpus/memory: host capacity and usage read as 0');
+    }
+    return toHosts(services, aggregates, hypervisors, { reservedKey: this.reservedKey });
+  }
+
+  async getService(host: string, options?: CallOptions): Promise<ComputeService> {
+    return toService(await this.nova.service(host, options?.signal));
+  }
+
+  async setServiceForcedDown(host: string, forcedDown: boolean, options?: CallOptions): Promise<ComputeService> {
+    const signal = options?.signal;
+    const version = await this.nova.microversion(signal);
+    const service = await this.nova.service(host, signal);
+    if (atLeast(version, MV.serviceUuids)) return toService(await this.nova.updateService(String(service.id), { forced_down: forcedDown }, signal));
+    if (!atLeast(version, MV.forcedDown)) {
+      throw nonRetryable('RSR_CLOUD_REJECTED', `forced_down needs compute API ${MV.forcedDown}; this cloud speaks ${formatMicroversion(version)}`, { details: { host, microversion: formatMicroversion(version) } });
+    }
+    await this.nova.legacyUpdateService('force-down', { host, forced_down: forcedDown }, signal);
+    return this.getService(host, options);
+  }
+
+  async setServiceEnabled(host: string, enabled: boolean, reason?: string, options?: CallOptions): Promise<ComputeService> {
+    const signal = options?.signal;
+    const version = await this.nova.microversion(signal);
+    const service = await this.nova.service(host, signal);
+    if (atLeast(version, MV.serviceUuids)) {
+      // A reason with "enabled" is a 400 at 2.53: dropped, as enabling clears it anyway.
+      const body = enabled ? { status: 'enabled' } : { status: 'disabled', ...(reason === undefined ? {} : { disabled_reason: reason }) };
+      return toService(await this.nova.updateService(String(service.id), body, signal));
+    }
+    if (enabled) await this.nova.legacyUpdateService('enable', { host }, signal);
+    else if (reason === undefined) await this.nova.legacyUpdateService('disable', { host }, signal);
+    else await this.nova.legacyUpdateService('disable-log-reason', { host, disabled_reason: reason }, signal);
+    return this.getService(host, options);
+  }
+
+  async listInstances(host: string, options?: CallOptions): Promise<Instance[]> {
+    const signal = options?.signal;
+    // Nova answers an unknown host filter with an empty list; the port wants RSR_CLOUD_NOT_FOUND.
+    const [, servers] = await Promise.all([this.nova.service(host, signal), this.nova.listServers(host, signal)]);
+    return Promise.all(servers.map((s) => this.instance(s, signal)));
+  }
+
+  async getInstance(id: string, options?: CallOptions): Promise<Instance> {
+    return this.instance(await this.nova.getServer(id, options?.signal), options?.signal);
+  }
+
+  async imageExists(imageId: string, options?: CallOptions): Promise<boolean> {
+    if (options?.signal?.aborted) throw options.signal.reason;
+    if (imageId === '') return false;
+    return this.nova.imageExists(imageId, options?.signal);
+  }
+
+  /**
+   * `{"evacuate": {"host"?}}`; below 2.14 with the required `onSharedStorage` from the shared-storage rule.
+   * Never `force` (2.29–2.67): a given host stays subject to the scheduler's filters.
+   */
+  async evacuate(id: string, targetHost?: string, options?: CallOptions): Promise<ActionAccepted> {
+    const signal = options?.signal;
+    const version = await this.nova.microversion(signal);
+    const body: Record<string, unknown> = targetHost === undefined ? {} : { host: targetHost };
+    if (!atLeast(version, MV.evacuateWithoutSharedStorage)) body.onSharedStorage = (await this.getInstance(id, options)).sharedStorage;
+    return accepted(await this.nova.serverAction(id, { evacuate: body }, signal));
+  }
+
+  /** `{"os-migrateLive": {"host", "block_migration": "auto"}}` (≥ 2.25; before, block migration unless shared). */
+  async liveMigrate(id: string, targetHost?: string, options?: CallOptions): Promise<ActionAccepted> {
+    const signal = options?.signal;
+    const version = await this.nova.microversion(signal);
+    const host = targetHost ?? null;
+    const body = atLeast(version, MV.liveMigrateAuto)
+      ? { host, block_migration: 'auto' }
+      : { host, block_migration: !(await this.getInstance(id, options)).sharedStorage, disk_over_commit: false };
+    return accepted(await this.nova.serverAction(id, { 'os-migrateLive': body }, signal));
+  }
+
+  async startInstance(id: string, options?: CallOptions): Promise<ActionAccepted> {
+    return accepted(await this.nova.serverAction(id, { 'os-start': null }, options?.signal));
+  }
+
+  async stopInstance(id: string, options?: CallOptions): Promise<ActionAccepted> {
+    return accepted(await this.nova.serverAction(id, { 'os-stop': null }, options?.signal));
+  }
+
+  async rebootInstance(id: string, type: 'SOFT' | 'HARD', options?: CallOptions): Promise<ActionAccepted> {
+    return accepted(await this.nova.serverAction(id, { reboot: { type } }, options?.signal));
+  }
+
+  /**
+   * Nova `os-resetState` (admin): sets vm_state and clears task_state, e.g. to make an instance whose stop
+   * hung on a dead host evacuable again. Not part of the CloudDriver port.
+   */
+  async resetState(id: string, state: ResetStateTarget, options?: CallOptions): Promise<ActionAccepted> {
+    if (state !== 'error' && state !== 'active') throw nonRetryable('RSR_INPUT_INVALID', `resetState: state must be error or active, got ${String(state)}`);
+    return accepted(await this.nova.serverAction(id, { 'os-resetState': { state } }, options?.signal));
+  }
+
+  async listMigrations(instanceId: string, options?: CallOptions): Promise<Migration[]> {
+    const signal = options?.signal;
+    const records = await this.nova.listMigrations(instanceId, signal);
+    // os-migrations filters silently: an unknown instance has no migrations. The port wants NOT_FOUND.
+    if (records.length === 0) await this.nova.getServer(instanceId, signal);
+    return toMigrations(records);
+  }
+
+  private async instance(server: NovaServer, signal?: AbortSignal): Promise<Instance> {
+    return toInstance(server, await this.nova.flavor(server, signal), this.shared);
+  }
+}
+
+/** The request id of the call that created the action (reference §1); the one we sent if Nova gave none. */
+const accepted = (answer: HttpAnswer): ActionAccepted => ({ requestId: answer.requestId ?? answer.globalRequestId });
+
+// ---- factory -----------------------------------------------------------------------------------------
+
+const PositiveInt = t.refinement(t.number, (n) => Number.isInteger(n) && n > 0, 'PositiveInteger');
+const NonNegativeInt = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 0, 'NonNegativeInteger');
+
+/** `cloud.options` of the engine configuration when `cloud.driver` is `openstack`. */
+export const OpenStackDriverOptions = t.partial({
+  /** clouds.yaml entry; default `$OS_CLOUD`; neither ⇒ OS_* variables. */
+  cloud: t.string,
+  /** Read this clouds.yaml instead of searching. */
+  cloudsYaml: t.string,
+  interface: t.keyof({ public: null, internal: null, admin: null }),
+  region: t.string,
+  timeoutMs: PositiveInt,
+  microversion: t.string,
+  retries: NonNegativeInt,
+  retryBaseMs: NonNegativeInt,
+  pageSize: PositiveInt,
+  sharedStorageKey: t.string,
+  sharedStorageDefault: t.boolean,
+  reservedKey: t.string,
+}, 'OpenStackDriverOptions');
+export type OpenStackDriverOptions = t.TypeOf<typeof OpenStackDriverOptions>;
+
+/** Checks the options (unknown keys too) and resolves the cloud; `env`/`cwd`/`home` are for tests. */
+export function createOpenStackCloudDriver(
+  options: Record<string, unknown>,
+  context: { log?: Logger; clock?: Clock; env?: NodeJS.ProcessEnv; cwd?: string; home?: string } = {},
+): OpenStackCloudDriver {
+  const stray = Object.keys(options).filter((k) => !(k in OpenStackDriverOptions.props));
+  const decoded = OpenStackDriverOptions.decode(options);
+  const problems = [
+    ...stray.map((k) => ({ path: k, message: 'unknown option' })),
+    ...(isLeft(decoded) ? decoded.left.map((e) => ({ path: e.context.filter((c) => c.key !== '').map((c) => c.key).join('.') || '(root)', message: `expected ${e.context.at(-1)?.type.name ?? 'value'}` })) : []),
+  ];
+  if (problems.length > 0 || isLeft(decoded)) {
+    throw new InputError(`invalid openstack driver options: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, problems, 'RSR_CONFIG_INVALID');
+  }
+  const o = decoded.right;
+  const cloud = loadCloudConfig({
+    ...(o.cloud === undefined ? {} : { cloud: o.cloud }),
+    ...(o.cloudsYaml === undefined ? {} : { cloudsYaml: o.cloudsYaml }),
+    ...(o.interface === undefined ? {} : { interface: o.interface }),
+    ...(o.region === undefined ? {} : { region: o.region }),
+    ...(context.env ? { env: context.env } : {}),
+    ...(context.cwd ? { cwd: context.cwd } : {}),
+    ...(context.home ? { home: context.home } : {}),
+  });
+  context.log?.info({ cloud: cloud.name, source: cloud.source, interface: cloud.interface, region: cloud.region }, `OpenStack cloud "${cloud.name}" from ${cloud.source}`);
+  const { cloud: _c, cloudsYaml: _y, interface: _i, region: _r, ...settings } = o;
+  return new OpenStackCloudDriver(cloud, { ...settings, ...(context.log ? { log: context.log } : {}), ...(context.clock ? { clock: context.clock } : {}) });
+}
+
+/** Registers as the built-in cloud driver `openstack` (`cloud.driver: openstack`, `cloud.options: {…}`). */
+export const openstackCloudDriverFactory: DriverFactory<OpenStackCloudDriver> = {
+  kind: 'cloud',
+  name: 'openstack',
+  create: (options, context) => createOpenStackCloudDriver(options, context),
+};

@@ -9,6 +9,7 @@ import type { Incident } from '../../src/domain';
 import { SimWorld } from '../../src/drivers/cloud/sim/world';
 import type { SimWorldOptions } from '../../src/drivers/cloud/sim/world';
 import type { PluginDefinition } from '../../src/plugins/api';
+import type { FencingDriver } from '../../src/drivers/fencing/port';
 import type { RedisFixture } from './redis';
 
 /** Settings that make the engine fast on an instant simulated cloud, without changing what it does. */
@@ -55,7 +56,11 @@ export interface EngineHarness {
 
 export async function startEngine(
   redis: RedisFixture,
-  options: { world?: SimWorld; config?: Partial<Config>; plugins?: PluginDefinition[]; worker?: boolean; workerName?: string; prefix?: string } = {},
+  options: {
+    world?: SimWorld; config?: Partial<Config>; plugins?: PluginDefinition[]; worker?: boolean; workerName?: string; prefix?: string;
+    /** Fencing other than the world's simulated devices (e.g. real fence agents against the served sim). */
+    fencing?: FencingDriver;
+  } = {},
 ): Promise<EngineHarness> {
   const world = options.world ?? smallWorld();
   const prefix = options.prefix ?? redis.newPrefix();
@@ -63,7 +68,7 @@ export async function startEngine(
     config: testConfig(prefix, options.config),
     redisUrl: redis.url,
     log: testLog(),
-    overrides: { world },
+    overrides: { world, ...(options.fencing ? { fencing: options.fencing } : {}) },
     plugins: options.plugins,
     workerName: options.workerName ?? 'test-worker',
   });

@@ -30,7 +30,7 @@ test('openstack secrets: passwords, application credential secrets and tokens ne
     },
   }));
   const context = { log, clock: systemClock };
-  const create = (cloud: string) => openstackCloudDriverFactory.create({ cloudsYaml, cloud, retryBaseMs: 1, timeoutMs: 300 }, context) as OpenStackCloudDriver;
+  const create = (cloud: string) => openstackCloudDriverFactory.create({ cloudsYaml, cloud, retryBaseMs: 1, timeoutMs: 1500 }, context) as OpenStackCloudDriver;
   const errors: unknown[] = [];
   const failing = async (call: Promise<unknown>) => {
     errors.push(await t.throwsAsync(call));

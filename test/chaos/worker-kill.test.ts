@@ -79,7 +79,7 @@ fencing:
 params: { pollIntervalMs: 100, activeTimeoutSeconds: 60, livenessWaitSeconds: 0.2 }
 worker: { concurrency: 8, lockDurationMs: 3000, stalledIntervalMs: 1000, maxStalledCount: 50 }
 retry: { attempts: 8, backoffMs: 200 }
-log: { level: warn }
+log: { level: info }
 `);
     const env = { ...process.env, REDIS_URL: redis.url, RESURRECT_CONFIG: configFile, RESURRECT_RUNTIME_DIR: dir };
     const output: string[] = [];
@@ -131,6 +131,12 @@ log: { level: warn }
       }
     }
     t.deepEqual(w.splitBrains(), []);
+    // Secrets from clouds.yaml and the fencing configuration appear nowhere the run left a trace.
+    const everything = [output.join(''), JSON.stringify(await reporter.redis.xrange(`${prefix}:audit`, '-', '+'))];
+    t.true(everything.every((text) => text.length > 10_000), 'the workers logged and audited (the search is not vacuous)');
+    for (const secret of ['bmc-Pa55', 'password: secret', '"secret"']) {
+      t.false(everything.some((text) => text.includes(secret)), `${secret} leaked`);
+    }
     for (const { incident } of incidents) {
       for (const child of await reporter.engine.children(incident.recoveryId)) {
         const transitions = (await reporter.engine.audit(child.id)).map((r) => r.record).filter((r) => r.type === 'transition');

@@ -183,6 +183,18 @@ export function cloudDriverContract(test: TestFn, name: string, makeHarness: () 
     t.is((error as unknown as { details: Record<string, unknown> }).details.httpStatus, 409);
   });
 
+  run('a cloud that answers 503 to an evacuate ⇒ retryable RSR_DRIVER_UNAVAILABLE, nothing done, and the next try works', async (t, h) => {
+    const { driver, world } = h;
+    await failAndForceDown(h);
+    await world.injectFault({ kind: 'api-error', action: 'evacuate', times: 1 });
+    const error = await t.throwsAsync(driver.evacuate('vm-shared'));
+    t.like(error, { code: 'RSR_DRIVER_UNAVAILABLE', retryable: true });
+    t.is(await world.count('evacuate', 'vm-shared', 'accepted'), 0, 'a refused evacuate is not repeated behind our back');
+    t.like(await driver.getInstance('vm-shared'), { host: SOURCE, taskState: null });
+    await driver.evacuate('vm-shared');
+    t.is(await world.count('evacuate', 'vm-shared', 'accepted'), 1);
+  });
+
   run('evacuate with no host that has room answers RSR_NO_CAPACITY', async (t, h) => {
     await failAndForceDown(h);
     const error = await t.throwsAsync(h.driver.evacuate('vm-huge'));

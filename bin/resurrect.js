@@ -10,7 +10,12 @@ import('tsx/esm/api')
     register();
     return require('../src/cli/main.ts').main(process.argv);
   })
-  .then((code) => { process.exitCode = code; })
+  .then((code) => {
+    process.exitCode = code;
+    // A long-running command (start, worker) has cleaned up by now; a client still reconnecting to a Redis
+    // that went away must not keep the process alive. Unref'd: an idle process exits without waiting.
+    setTimeout(() => process.exit(code), 500).unref();
+  })
   .catch((err) => {
     process.stderr.write(`resurrect: ${err && err.message ? err.message : String(err)}\n`);
     process.exitCode = 1;

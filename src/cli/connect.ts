@@ -25,11 +25,13 @@ export async function locateRunningRedis(config: Config, log: Logger): Promise<{
   if (config.redis.url) return { url: config.redis.url, prefix: config.redis.prefix ?? 'rsr' };
   const runtime = readRuntimeFile();
   if (runtime) return { url: runtime.redisUrl, prefix: config.redis.prefix !== 'rsr' && config.redis.prefix ? config.redis.prefix : runtime.prefix };
+  // RESURRECT_LOCAL_REDIS_URL moves the "local Redis" these commands try last (tests, odd ports).
+  const local = process.env.RESURRECT_LOCAL_REDIS_URL || DEFAULT_LOCAL_REDIS_URL;
   try {
-    await pingRedis(DEFAULT_LOCAL_REDIS_URL, 1000);
-    return { url: DEFAULT_LOCAL_REDIS_URL, prefix: config.redis.prefix ?? 'rsr' };
+    await pingRedis(local, 1000);
+    return { url: local, prefix: config.redis.prefix ?? 'rsr' };
   } catch {
-    log.debug('no Redis on 127.0.0.1:6379');
+    log.debug(`no Redis on ${local}`);
   }
   throw nonRetryable('RSR_REDIS_UNAVAILABLE', 'no running Resurrect found: start it with `npm start` (or set REDIS_URL to its Redis)');
 }

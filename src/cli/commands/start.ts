@@ -5,6 +5,7 @@ import { ensureRedis, redactRedisUrl } from '../../drivers/redis/locate-redis';
 import { serveSimControl } from '../../engine/control-channel';
 import type { GlobalOptions } from '../connect';
 import { configFrom } from '../connect';
+import { bounded } from '../bounded';
 import { writeRuntimeFile } from '../runtime-file';
 
 /** `resurrect start` (and `npm start`): engine + embedded worker + simulated cloud, until SIGINT/SIGTERM. */
@@ -36,10 +37,13 @@ export async function start(options: GlobalOptions & { concurrency?: string; wor
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   removeRuntimeFile();
-  await stopControl();
-  subscriber.disconnect();
-  if (config.worker.embedded && options.worker !== false) await app.worker().shutdown(config.worker.shutdownGraceMs);
-  await app.close();
+  const stopped = await bounded((async () => {
+    await stopControl();
+    subscriber.disconnect();
+    if (config.worker.embedded && options.worker !== false) await app.worker().shutdown(config.worker.shutdownGraceMs);
+    await app.close();
+    return true;
+  })(), config.worker.shutdownGraceMs + 10_000, () => log.warn('shutdown did not finish in time (is Redis gone?); stopping anyway'));
   await redis.stop();
-  return 0;
+  return stopped ? 0 : 1;
 }

@@ -2,6 +2,7 @@ import { buildApp } from '../../container';
 import { createLogger } from '../../config/logger';
 import { redactRedisUrl } from '../../drivers/redis/locate-redis';
 import type { GlobalOptions } from '../connect';
+import { bounded } from '../bounded';
 import { configFrom, locateRunningRedis } from '../connect';
 
 /**
@@ -26,8 +27,11 @@ export async function worker(options: GlobalOptions & { concurrency?: string; na
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   log.info(`${signal}: finishing the jobs in flight (up to ${config.worker.shutdownGraceMs} ms)`);
-  const how = await recoveries.shutdown(config.worker.shutdownGraceMs);
-  await app.close();
-  log.info(`worker ${recoveries.name} stopped (${how})`);
-  return 0;
+  const how = await bounded((async () => {
+    const result = await recoveries.shutdown(config.worker.shutdownGraceMs);
+    await app.close();
+    return result;
+  })(), config.worker.shutdownGraceMs + 10_000, () => log.warn('shutdown did not finish in time (is Redis gone?); stopping anyway'));
+  log.info(`worker ${recoveries.name} stopped (${how ?? 'abandoned'})`);
+  return how ? 0 : 1;
 }

@@ -102,7 +102,9 @@ async function spawnRedis(binary: string, port: number, options: PrivateRedisOpt
   const fd = openSync(outputFile, 'a');
   const child = (() => {
     try {
-      return spawn(binary, args, { stdio: ['ignore', fd, fd], env });
+      // Its own process group: a Ctrl-C in the terminal (SIGINT to the foreground group) must not kill Redis
+      // under an engine that is still shutting down; the engine stops it by pid when it is done.
+      return spawn(binary, args, { stdio: ['ignore', fd, fd], env, detached: true });
     } finally {
       closeSync(fd);
     }

@@ -15,6 +15,12 @@ export interface FencingTopologyOptions {
   readonly timeoutMs?: number;
   /** Times the device calls. Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * After the power-off, how long `status` is polled for every device of the level to read `off` (a BMC
+   * may take seconds to report the new state), every `confirmIntervalMs`. 0: read once. Default 10 s / 1 s.
+   */
+  readonly confirmTimeoutMs?: number;
+  readonly confirmIntervalMs?: number;
 }
 
 type Reading = PowerState | 'error';
@@ -52,8 +58,7 @@ export class FencingTopology implements FencingDriver {
         }
       }
       if (!accepted) continue;
-      const after = await this.readAll(host, level, devices, attempts, signal);
-      if (after.every((s) => s === 'off')) return report(host, level, devices, attempts, false);
+      if (await this.confirmOff(host, level, devices, attempts, signal)) return report(host, level, devices, attempts, false);
     }
     const why = levels.some((l) => l.length > 0) ? `every level failed (${levels.length})` : 'no fencing device is configured';
     throw nonRetryable('RSR_FENCE_FAILED', `could not fence ${host}: ${why}`, { details: { host, attempts } });
@@ -101,6 +106,17 @@ export class FencingTopology implements FencingDriver {
   }
 
   /** Reads every device of a level in order; a device that errs or times out reads `error`. */
+  /** Polls the level's devices until all read `off`, or the confirmation budget is spent. */
+  private async confirmOff(host: string, level: number, devices: readonly FenceDevice[], attempts: FenceAttempt[], signal?: AbortSignal): Promise<boolean> {
+    const deadline = this.clock.now() + (this.options.confirmTimeoutMs ?? 10_000);
+    for (;;) {
+      const readings = await this.readAll(host, level, devices, attempts, signal);
+      if (readings.every((r) => r === 'off')) return true;
+      if (this.clock.now() >= deadline) return false;
+      await this.clock.sleep(this.options.confirmIntervalMs ?? 1_000, signal);
+    }
+  }
+
   private async readAll(host: string, level: number, devices: readonly FenceDevice[], attempts: FenceAttempt[], signal?: AbortSignal): Promise<Reading[]> {
     const readings: Reading[] = [];
     for (const device of devices) {

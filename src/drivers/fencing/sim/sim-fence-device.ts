@@ -50,6 +50,8 @@ export interface SimFencingOptions extends Omit<FencingTopologyOptions, 'levels'
 export function simFencing(world: SimWorld, options: SimFencingOptions = {}): FencingTopology {
   const kinds = options.levels ?? [['bmc'], ['pdu']];
   return new FencingTopology({
+    // A simulated BMC's power state changes before its answer: one read back is the truth.
+    confirmTimeoutMs: 0,
     ...options,
     clock: options.clock ?? world.clock,
     levels: (host) => (world.hostNames().includes(host) ? kinds.map((level) => level.map((kind) => new SimBmcDevice(world, host, kind))) : []),

@@ -19,6 +19,7 @@ import type { CloudDriver } from '../drivers/cloud/port';
 import type { FenceReport, FencingDriver } from '../drivers/fencing/port';
 import type { Notification, Notifier } from '../drivers/notify/port';
 import type { Keys } from '../engine/keys';
+import type { SlaDefinition } from './sla-codec';
 
 export interface Drivers {
   readonly cloud: CloudDriver;
@@ -116,17 +117,13 @@ export interface WorkflowDefinition {
   readonly source?: string;
 }
 
-/** A service level, as plugins contribute it. The policy layer (not built yet) will apply it per recovery. */
-export interface SlaDefinition {
-  readonly name: string;
-  readonly description: string;
-  /** Recovery deadline (RTO) in seconds. */
-  readonly deadlineSeconds: number;
-  /** 1 is the most urgent (bull's convention). */
-  readonly priority: number;
-  readonly attempts: number;
-  readonly backoffMs: number;
-}
+/**
+ * A service level, as plugins contribute it: deadline (RTO), priority, retry budget, allowed and preferred
+ * workflows and an escalation ladder. The shape is the io-ts codec in `sla-codec.ts`, checked at load. The
+ * policy layer (not built yet) will apply it per recovery; see docs/writing-slas.md.
+ */
+export type { EscalationAction, EscalationRung, SlaDefinition, SlaRetry, SlaWorkflows } from './sla-codec';
+export { ESCALATION_ACTIONS } from './sla-codec';
 
 export type DriverKind = 'cloud' | 'fencing' | 'notifier';
 

@@ -2,9 +2,10 @@
  * Loads plugins (TypeScript/JavaScript modules) and declarative workflow files (YAML/JSON) into a Registry.
  *
  * A bad file never stops the engine: it is refused with a PluginLoadError naming the file and the reason,
- * logged at warn, and loading goes on. Loading runs in two phases so a workflow may use a step from any
- * plugin regardless of file order: first every file's steps, SLAs, drivers and notifiers (built-ins first),
- * then every workflow, each checked against the complete set of steps.
+ * logged at warn, and loading goes on. Loading runs in three phases so a workflow may use a step, and an SLA
+ * a workflow, from any plugin regardless of file order: first every file's steps, drivers and notifiers
+ * (built-ins first), then every workflow, each checked against the complete set of steps, then every SLA
+ * (`sla-codec.ts`), checked against the complete set of workflows.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -12,9 +13,10 @@ import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { PluginLoadError } from '../domain';
 import { isPlugin } from './api';
-import type { DriverFactory, PluginDefinition, SlaDefinition, StepDefinition, WorkflowDefinition } from './api';
+import type { DriverFactory, PluginDefinition, StepDefinition, WorkflowDefinition } from './api';
 import { compileWorkflow, parseWorkflowText } from './declarative';
 import { Registry } from './registry';
+import { checkSla } from './sla-codec';
 import type { SourceEntry } from './registry';
 import { isMachine, validateMachine } from './validate-machine';
 
@@ -108,7 +110,6 @@ async function load(registry: Registry, log: LoadOptions['log'], builtin: readon
     const { plugin, file } = unit;
     const list = <T>(value: readonly T[] | undefined, what: string) => items(registry, log, file, value, what);
     for (const step of list(plugin.steps, 'steps')) attempt(registry, log, file, () => registry.addStep(checkStep(step), file));
-    for (const sla of list(plugin.slas, 'slas')) attempt(registry, log, file, () => registry.addSla(checkSla(sla), file));
     for (const driver of list(plugin.drivers, 'drivers')) attempt(registry, log, file, () => registry.addDriver(checkDriver(driver), file));
     for (const notifier of list(plugin.notifiers, 'notifiers')) {
       attempt(registry, log, file, () => registry.addDriver(checkDriver(notifier, 'notifier'), file));
@@ -124,6 +125,15 @@ async function load(registry: Registry, log: LoadOptions['log'], builtin: readon
       }
     } else {
       attempt(registry, log, unit.file, () => registry.addWorkflow(compileDeclarative(unit.document, steps), unit.file));
+    }
+  }
+
+  // Phase 3: SLAs, whose allowed workflows and ladder rungs must name registered workflows.
+  const workflows = new Set(registry.listWorkflows().map((w) => w.name));
+  for (const unit of units) {
+    if (unit.kind !== 'plugin') continue;
+    for (const sla of items(registry, log, unit.file, unit.plugin.slas, 'slas')) {
+      attempt(registry, log, unit.file, () => registry.addSla(checkSla(sla, { workflows }), unit.file));
     }
   }
 
@@ -279,16 +289,6 @@ function checkStep(step: StepDefinition): StepDefinition {
   if (typeof step.run !== 'function') throw new Error(`step "${name}": run is not a function`);
   if (typeof step.timeoutMs !== 'number' || !(step.timeoutMs > 0)) throw new Error(`step "${name}": timeoutMs must be a positive number`);
   return step;
-}
-
-function checkSla(sla: SlaDefinition): SlaDefinition {
-  const name = nameOf(sla);
-  if (!name) throw new Error('an SLA has no name');
-  for (const key of ['deadlineSeconds', 'priority', 'attempts', 'backoffMs'] as const) {
-    if (typeof sla[key] !== 'number' || !Number.isFinite(sla[key]) || sla[key] < 0) throw new Error(`SLA "${name}": ${key} must be a non-negative number`);
-  }
-  if (sla.attempts < 1) throw new Error(`SLA "${name}": attempts must be at least 1`);
-  return sla;
 }
 
 function checkDriver(driver: DriverFactory, expected?: 'notifier'): DriverFactory {

@@ -97,11 +97,11 @@ export default definePlugin({ name: 'dup-step', steps: [defineStep({ name: 'rest
 export default definePlugin({
   name: 'z-steps',
   steps: [defineStep({ name: 'echo', description: 'echoes', timeoutMs: 1000, run: async (input: unknown) => ({ echoed: input }) })],
-  slas: [{ name: 'gold', description: 'fast', deadlineSeconds: 600, priority: 1, attempts: 3, backoffMs: 1000 }],
+  slas: [{ name: 'gold', description: 'fast', deadlineSeconds: 600, priority: 1, retry: { attempts: 3, backoffMs: 1000, exponential: true }, workflows: { allowed: ['good-flow'], preferred: [] }, escalation: [{ action: 'notify', budgetSeconds: 60 }] }],
 });
 `,
   'esm.mjs': `export default { [Symbol.for('resurrect.plugin')]: true, name: 'esm', steps: [{ name: 'esmStep', description: 'esm', timeoutMs: 5, run: async () => 1 }] };\n`,
-  'cjs.cjs': `module.exports = { [Symbol.for('resurrect.plugin')]: true, name: 'cjs', slas: [{ name: 'bronze', description: 'slow', deadlineSeconds: 3600, priority: 5, attempts: 1, backoffMs: 0 }] };\n`,
+  'cjs.cjs': `module.exports = { [Symbol.for('resurrect.plugin')]: true, name: 'cjs', slas: [{ name: 'bronze', description: 'slow', deadlineSeconds: 3600, priority: 5, retry: { attempts: 1, backoffMs: 0, exponential: true }, workflows: { allowed: ['good-flow'], preferred: [] }, escalation: [{ action: 'notify', budgetSeconds: 60 }] }] };\n`,
   'folder/index.ts': `import { definePlugin } from ${JSON.stringify(API)};
 export default definePlugin({
   name: 'folder',
@@ -307,7 +307,7 @@ test('registration refuses duplicates of every kind, naming both sources', (t) =
   const step = builtin.steps![0];
   fresh.addStep(step, 'a.ts');
   t.throws(() => fresh.addStep(step, 'b.ts'), { message: 'b.ts: duplicate step "restart": already registered from a.ts' });
-  const sla = { name: 'gold', description: '', deadlineSeconds: 1, priority: 1, attempts: 1, backoffMs: 0 };
+  const sla = { name: 'gold', description: '', deadlineSeconds: 1, priority: 1, retry: { attempts: 1, backoffMs: 0, exponential: true }, workflows: { allowed: ['good-flow'], preferred: [] }, escalation: [{ action: 'notify', budgetSeconds: 1 }] };
   fresh.addSla(sla, 'a.ts');
   t.throws(() => fresh.addSla(sla, 'c.ts'), { message: 'c.ts: duplicate SLA "gold": already registered from a.ts' });
   const driver = { kind: 'cloud' as const, name: 'nova', create: () => ({}) };

@@ -3,6 +3,7 @@
  * one. Entry points (the CLI commands, tests) call `buildApp` and take what they need from the container.
  */
 import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Container } from 'inversify';
 import { Redis } from 'ioredis';
@@ -30,6 +31,7 @@ import { RecoveryStore } from './engine/recovery-store';
 import { RecoveryRunner } from './engine/runner';
 import { RecoveryWorker } from './engine/worker';
 import type { PluginDefinition } from './plugins/api';
+import { PolicyStore } from './policy/policy-store';
 import type { LoadReport } from './plugins/loader';
 import { loadPlugins } from './plugins/loader';
 import { Registry } from './plugins/registry';
@@ -142,11 +144,23 @@ export async function buildApp(options: AppOptions): Promise<App> {
     attempts: config.retry.attempts,
     backoffMs: config.retry.backoffMs,
   }, log));
+  // A policy that does not validate stops the start with its file, rule and field path (PolicyError).
+  const policy = config.policy.file
+    ? {
+      file: config.policy.file,
+      store: PolicyStore.load(readFileSync(config.policy.file, 'utf8'), config.policy.file, {
+        slas: new Set(registry.listSlas().map((sla) => sla.name)),
+        workflows: new Set(registry.listWorkflows().map((workflow) => workflow.name)),
+      }),
+      cloud,
+    }
+    : undefined;
   container.bind(Engine).toDynamicValue((ctx) => new Engine({
     redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys), incidents: ctx.get(IncidentStore), store: ctx.get(RecoveryStore),
     queue: ctx.get(RecoveryQueue), audit: ctx.get(AuditLog), registry, clock, log,
     settings: { workflows: config.workflows, params: config.params, paramsByKind: config.paramsByKind, dedupeWindowSeconds: config.incidents.dedupeWindowSeconds },
     node: ctx.get<string>(TOKENS.workerName),
+    ...(policy ? { policy } : {}),
   }));
   container.bind(RecoveryRunner).toDynamicValue((ctx) => new RecoveryRunner({
     redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys), store: ctx.get(RecoveryStore), incidents: ctx.get(IncidentStore),

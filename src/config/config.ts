@@ -28,6 +28,8 @@ export const ConfigCodec = t.type({
   fencing: t.type({ driver: t.string, options: t.record(t.string, t.unknown) }),
   notifiers: t.array(Notifier),
   plugins: t.type({ dirs: t.array(t.string) }),
+  /** A policy file (YAML, src/policy): when set, its rules choose workflow, SLA and params per event and subject. */
+  policy: t.partial({ file: t.string }),
   workflows: t.type({ 'host-down': t.string, 'service-down': t.string, 'instance-down': t.string, 'host-degraded': t.string }),
   params: t.record(t.string, t.unknown),
   paramsByKind: t.partial({ 'host-down': t.record(t.string, t.unknown), 'service-down': t.record(t.string, t.unknown), 'instance-down': t.record(t.string, t.unknown), 'host-degraded': t.record(t.string, t.unknown) }),
@@ -60,6 +62,7 @@ export const DEFAULT_CONFIG: Config = {
   fencing: { driver: 'sim', options: {} },
   notifiers: [{ type: 'log' }],
   plugins: { dirs: [] },
+  policy: {},
   workflows: { ...DEFAULT_WORKFLOWS },
   params: { pollIntervalMs: 250, activeTimeoutSeconds: 600, serviceWaitSeconds: 60, livenessWaitSeconds: 12 },
   paramsByKind: {},

@@ -4,6 +4,9 @@ import type { Clock, FailureKind, Incident, Recovery } from '../domain';
 import { decodeOrThrow, dedupeKeyOf, FailureEvent, isoNow, nonRetryable, subjectOf } from '../domain';
 import type { ChildResult } from '../plugins/api';
 import type { Registry } from '../plugins/registry';
+import type { CloudDriver } from '../drivers/cloud/port';
+import type { Decision } from '../policy/policy';
+import type { PolicyStore, ReloadResult } from '../policy/policy-store';
 import type { AuditLog } from './audit-log';
 import { newIncidentId, rootRecoveryId } from './ids';
 import type { IncidentStore } from './incident-store';
@@ -33,7 +36,12 @@ export interface EngineDeps {
   readonly settings: EngineSettings;
   /** This process's name (host:pid, or a worker's name): every audit record says who wrote it. */
   readonly node: string;
+  /** When a policy file is configured: it decides workflow, SLA and params instead of `settings.workflows`. */
+  readonly policy?: { readonly store: PolicyStore; readonly file: string; readonly cloud: CloudDriver };
 }
+
+/** How long gathering the facts a policy needs (host, instance) may take before deciding without them. */
+const FACTS_TIMEOUT_MS = 3_000;
 
 export interface ReportResult {
   readonly incident: Incident;
@@ -52,7 +60,8 @@ export class Engine {
     const { incidents, store, queue, audit, clock, registry, settings, log } = this.deps;
     const event = decodeOrThrow(FailureEvent, raw, 'failure event');
     const now = clock.now();
-    const workflow = settings.workflows[event.kind];
+    const decision = await this.policyDecision(event);
+    const workflow = decision?.workflow ?? settings.workflows[event.kind];
     registry.workflow(workflow); // unknown workflow ⇒ refuse before anything is written
     const id = newIncidentId(now);
     const recoveryId = rootRecoveryId(id);
@@ -65,7 +74,11 @@ export class Engine {
       id: recoveryId, incidentId: id, workflow, status: 'queued', createdAt: isoNow(now), updatedAt: isoNow(now),
       attempts: 0 as Recovery['attempts'],
       subject: { host: event.host, ...(event.instance ? { instance: event.instance } : {}) },
-      params: { ...settings.params, ...(settings.paramsByKind[event.kind] ?? {}) },
+      params: {
+        ...settings.params,
+        ...(settings.paramsByKind[event.kind] ?? {}),
+        ...(decision ? { ...decision.params, sla: decision.sla, policy: { version: decision.policyVersion, rule: decision.rule } } : {}),
+      },
     };
     const opened = await incidents.open(candidate, recovery, now);
     if (!opened.created) {
@@ -85,12 +98,42 @@ export class Engine {
     }
     await audit.write({
       at: isoNow(now), type: 'incident', incidentId: id, recoveryId, workflow, worker: this.deps.node,
-      message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}`,
-      details: { event },
+      message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}${decision ? `, SLA ${decision.sla} (policy ${decision.policyVersion}, rule ${decision.rule})` : ''}`,
+      details: { event, ...(decision ? { decision } : {}) },
     });
     await queue.enqueueRun(recoveryId);
     log.info({ incident: id, recovery: recoveryId, workflow }, `incident ${id} opened: ${event.kind} ${candidate.subject} → ${workflow}`);
     return { incident: candidate, created: true };
+  }
+
+  /**
+   * The policy's decision for an event, from the facts the cloud gives about its host and instance. Facts
+   * that cannot be had in time are left out (rules needing them do not match, the default rule still does):
+   * a cloud API outage must not stop an incident from opening.
+   */
+  private async policyDecision(event: FailureEvent): Promise<Decision | undefined> {
+    const policy = this.deps.policy;
+    if (!policy) return undefined;
+    const signal = AbortSignal.timeout(FACTS_TIMEOUT_MS);
+    const [host, instance] = await Promise.all([
+      policy.cloud.listHosts({ signal }).then((hosts) => hosts.find((h) => h.name === event.host)).catch(() => undefined),
+      event.instance ? policy.cloud.getInstance(event.instance, { signal }).catch(() => undefined) : Promise.resolve(undefined),
+    ]);
+    if (!host) this.deps.log.warn({ host: event.host }, `policy: no facts about host ${event.host}; deciding without them`);
+    return policy.store.current().decide({ event: event.kind, ...(host ? { host } : {}), ...(instance ? { instance } : {}) });
+  }
+
+  /**
+   * Re-reads the policy file (SIGHUP, the API). A file that does not validate is refused and the running
+   * policy stays; recoveries already started keep the version they recorded.
+   */
+  reloadPolicy(text: string): ReloadResult | undefined {
+    const policy = this.deps.policy;
+    if (!policy) return undefined;
+    const result = policy.store.reload(text, policy.file);
+    if (result.ok) this.deps.log.info({ version: result.policy.version, previous: result.previous }, `policy ${result.changed ? `now ${result.policy.version} (was ${result.previous})` : `unchanged (${result.previous})`}`);
+    else this.deps.log.warn({ file: policy.file }, `policy reload refused, keeping ${result.current}: ${result.error.message}`);
+    return result;
   }
 
   /** Wakes a parked recovery with an operator's decision. */

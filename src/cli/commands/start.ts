@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { buildApp } from '../../container';
 import { createLogger } from '../../config/logger';
@@ -27,6 +28,18 @@ export async function start(options: GlobalOptions & { concurrency?: string; wor
     log.info(`simulated cloud: ${snapshot.hosts.length} hosts, ${snapshot.instances.length} instances. In another terminal: npx resurrect sim fail compute-3`);
   }
   log.info(`workflows: ${app.registry.listWorkflows().map((w) => w.name).join(', ')}`);
+
+  if (config.policy.file) {
+    const file = config.policy.file;
+    process.on('SIGHUP', () => {
+      try {
+        app.engine.reloadPolicy(readFileSync(file, 'utf8'));
+      } catch (err) {
+        log.warn({ file }, `policy reload: cannot read ${file}: ${(err as Error).message}`);
+      }
+    });
+    log.info(`policy ${file}: reload with SIGHUP (kill -HUP ${process.pid})`);
+  }
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -167,6 +167,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     queue: ctx.get(RecoveryQueue), audit: ctx.get(AuditLog), registry, clock, log: log.child({ worker: ctx.get<string>(TOKENS.workerName) }),
     drivers: { cloud: ctx.get(CLOUD_DRIVER), fencing: ctx.get(FENCING_DRIVER), notifier: ctx.get(NOTIFIER) },
     worker: ctx.get(TOKENS.workerName), dedupeWindowSeconds: config.incidents.dedupeWindowSeconds,
+    ...(policy ? { policy } : {}),
   }));
   container.bind(RecoveryWorker).toDynamicValue((ctx) => new RecoveryWorker(
     ctx.get(RecoveryQueue), ctx.get(RecoveryRunner), { redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys) }, log, ctx.get(TOKENS.workerName),

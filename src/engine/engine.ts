@@ -9,6 +9,7 @@ import type { Decision } from '../policy/policy';
 import type { PolicyStore, ReloadResult } from '../policy/policy-store';
 import type { AuditLog } from './audit-log';
 import { newIncidentId, rootRecoveryId } from './ids';
+import { jobOptionsFor } from './sla-job-options';
 import type { IncidentStore } from './incident-store';
 import type { Keys } from './keys';
 import type { RecoveryQueue } from './recovery-queue';
@@ -78,6 +79,8 @@ export class Engine {
         ...settings.params,
         ...(settings.paramsByKind[event.kind] ?? {}),
         ...(decision ? { ...decision.params, sla: decision.sla, policy: { version: decision.policyVersion, rule: decision.rule } } : {}),
+        // Children decide again per instance, for the same kind of failure.
+        event: event.kind,
       },
     };
     const opened = await incidents.open(candidate, recovery, now);
@@ -93,7 +96,8 @@ export class Engine {
       if (!existing) throw nonRetryable('RSR_INCIDENT_NOT_FOUND', `incident ${opened.id} holds ${candidate.subject} but is missing`);
       // Heals a crash between opening and enqueueing: the job id is the recovery's, so this is a no-op
       // whenever the job exists.
-      if (existing.status === 'open' && (await store.get(existing.recoveryId))?.status === 'queued') await queue.enqueueRun(existing.recoveryId);
+      const root = await store.get(existing.recoveryId);
+      if (existing.status === 'open' && root?.status === 'queued') await queue.enqueueRun(existing.recoveryId, jobOptionsFor(root.params, registry));
       return { incident: existing, created: false };
     }
     await audit.write({
@@ -101,7 +105,7 @@ export class Engine {
       message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}${decision ? `, SLA ${decision.sla} (policy ${decision.policyVersion}, rule ${decision.rule})` : ''}`,
       details: { event, ...(decision ? { decision } : {}) },
     });
-    await queue.enqueueRun(recoveryId);
+    await queue.enqueueRun(recoveryId, jobOptionsFor(recovery.params, registry));
     log.info({ incident: id, recovery: recoveryId, workflow }, `incident ${id} opened: ${event.kind} ${candidate.subject} → ${workflow}`);
     return { incident: candidate, created: true };
   }

@@ -7,6 +7,8 @@ import { decodeOrThrow, errorToJSON, isoNow, retryable, toResurrectError } from 
 import type { Drivers, RecoveryInput, RecoveryOutput, StepDefinition } from '../plugins/api';
 import { WAITING_TAG } from '../plugins/api';
 import type { Registry } from '../plugins/registry';
+import type { CloudDriver } from '../drivers/cloud/port';
+import type { PolicyStore } from '../policy/policy-store';
 import type { AuditLog } from './audit-log';
 import type { IncidentStore } from './incident-store';
 import type { Keys } from './keys';
@@ -29,6 +31,8 @@ export interface RunnerDeps {
   /** Names this worker in every audit record. */
   readonly worker: string;
   readonly dedupeWindowSeconds: number;
+  /** The policy, when configured (children are decided per instance at fan-out). */
+  readonly policy?: { readonly store: PolicyStore; readonly cloud: CloudDriver };
 }
 
 /** How a single job's run of a machine ended. */

@@ -66,12 +66,12 @@ export class RecoveryQueue {
     this.queue.on('error', (err) => this.log.error({ err }, 'recovery queue error'));
   }
 
-  async enqueueRun(recoveryId: string, options: { priority?: number; attempts?: number; backoffMs?: number } = {}): Promise<void> {
+  async enqueueRun(recoveryId: string, options: { priority?: number; attempts?: number; backoffMs?: number; exponential?: boolean } = {}): Promise<void> {
     await this.queue.add({ kind: 'run', recoveryId }, {
       jobId: recoveryId,
       priority: options.priority,
       attempts: options.attempts ?? this.settings.attempts,
-      backoff: { type: 'exponential', delay: options.backoffMs ?? this.settings.backoffMs },
+      backoff: { type: options.exponential === false ? 'fixed' : 'exponential', delay: options.backoffMs ?? this.settings.backoffMs },
     });
   }
 

@@ -1,11 +1,16 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Clock, Recovery } from '../domain';
+import type { Clock, Host, Instance, Recovery } from '../domain';
+import { FailureKind } from '../domain';
 import { isoNow } from '../domain';
+import type { CloudDriver } from '../drivers/cloud/port';
 import type { Notifier, Notification } from '../drivers/notify/port';
+import type { Registry } from '../plugins/registry';
+import type { PolicyStore } from '../policy/policy-store';
 import type { ChildResult, ChildSpec, FenceEvidence, StepEngine } from '../plugins/api';
 import type { AuditLog } from './audit-log';
 import { childRecoveryId } from './ids';
+import { jobOptionsFor } from './sla-job-options';
 import type { Keys } from './keys';
 import type { RecoveryQueue } from './recovery-queue';
 import type { RecoveryStore } from './recovery-store';
@@ -20,6 +25,9 @@ export interface StepEngineDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly worker: string;
+  readonly registry: Registry;
+  /** The policy, when configured: each child is decided again from its own instance's facts. */
+  readonly policy?: { readonly store: PolicyStore; readonly cloud: CloudDriver };
 }
 
 /** The engine services one recovery's steps see. Every method is safe to repeat after a crash. */
@@ -31,6 +39,7 @@ export class RecoveryStepEngine implements StepEngine {
     const parent = this.recovery;
     const now = clock.now();
     const ids = children.map((child) => childRecoveryId(parent.id, child.key));
+    const paramsOf = await this.childParams(children);
     // Register every child before any job exists: a fast child must not find the set incomplete and wake
     // the parent early.
     const multi = redis.multi();
@@ -47,16 +56,53 @@ export class RecoveryStepEngine implements StepEngine {
         createdAt: isoNow(now),
         updatedAt: isoNow(now),
         attempts: 0 as Recovery['attempts'],
-        params: { ...parent.params, ...(child.params ?? {}) },
+        params: paramsOf(child),
       }, now);
     });
     await multi.exec();
-    const priority = typeof parent.params.priority === 'number' ? parent.params.priority : undefined;
-    for (const id of ids) await queue.enqueueRun(id, { priority });
+    // The params that count are the ones stored first (a re-run after a crash must not change them).
+    for (const id of ids) {
+      const stored = await store.get(id);
+      await queue.enqueueRun(id, jobOptionsFor(stored?.params ?? parent.params, this.deps.registry));
+    }
     if (children.length > 0) {
       await this.audit(`fanned out ${children.length} child recover${children.length === 1 ? 'y' : 'ies'}`, { children: ids });
     }
     return ids;
+  }
+
+  /**
+   * Each child's params: the parent's, the child's own, and — with a policy — the decision for its instance
+   * under the policy version the parent recorded (an in-flight recovery keeps its version), so a gold VM on a
+   * failed host gets gold's SLA whatever the host's. Facts that cannot be had leave the parent's decision.
+   */
+  private async childParams(children: readonly ChildSpec[]): Promise<(child: ChildSpec) => Record<string, unknown>> {
+    const parent = this.recovery;
+    const inherit = (child: ChildSpec) => ({ ...parent.params, ...(child.params ?? {}) });
+    const policy = this.deps.policy;
+    const event = parent.params.event;
+    if (!policy || !FailureKind.is(event) || children.every((c) => !c.subject.instance)) return inherit;
+    const recorded = parent.params.policy as { version?: string } | undefined;
+    const decider = (recorded?.version && policy.store.byVersion(recorded.version)) || policy.store.current();
+    const signal = AbortSignal.timeout(5_000);
+    const hosts = [...new Set(children.map((c) => c.subject.host))];
+    const [allHosts, ...instanceLists] = await Promise.all([
+      policy.cloud.listHosts({ signal }).catch(() => [] as Host[]),
+      ...hosts.map((host) => policy.cloud.listInstances(host, { signal }).catch(() => [] as Instance[])),
+    ]);
+    const instances = new Map(instanceLists.flat().map((i) => [i.id as string, i]));
+    return (child) => {
+      const instance = child.subject.instance ? instances.get(child.subject.instance) : undefined;
+      if (!instance) return inherit(child);
+      const host = allHosts.find((h) => h.name === child.subject.host);
+      const decision = decider.decide({ event, instance, ...(host ? { host } : {}) });
+      return {
+        ...inherit(child),
+        ...decision.params,
+        sla: decision.sla,
+        policy: { version: decision.policyVersion, rule: decision.rule },
+      };
+    };
   }
 
   async childResults(): Promise<ChildResult[]> {

@@ -60,6 +60,8 @@ export async function startEngine(
     world?: SimWorld; config?: Partial<Config>; plugins?: PluginDefinition[]; worker?: boolean; workerName?: string; prefix?: string;
     /** Fencing other than the world's simulated devices (e.g. real fence agents against the served sim). */
     fencing?: FencingDriver;
+    /** Jobs the worker runs at once (default 8). */
+    concurrency?: number;
   } = {},
 ): Promise<EngineHarness> {
   const world = options.world ?? smallWorld();
@@ -72,7 +74,7 @@ export async function startEngine(
     plugins: options.plugins,
     workerName: options.workerName ?? 'test-worker',
   });
-  if (options.worker !== false) app.worker().start(8);
+  if (options.worker !== false) app.worker().start(options.concurrency ?? 8);
   let closed = false;
   return {
     app,

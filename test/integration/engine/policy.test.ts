@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { RecoveryQueue } from '../../../src/engine/recovery-queue';
 import { useRedis } from '../../helpers/redis';
 import { smallWorld, startEngine } from '../../helpers/engine';
 import { until } from '../../helpers/wait';
@@ -100,4 +101,44 @@ test('a policy that does not validate stops the start with its file, rule and fi
   const file = policyFile(POLICY_A.replace('workflow: notify-only', 'workflow: notfy-only'));
   const error = await t.throwsAsync(startEngine(redis, { config: { policy: { file } } }));
   t.regex(error?.message ?? '', /policy\.yaml: rules\[0\]\.workflow.*notfy-only/);
+});
+
+const PER_VM = `
+version: 1
+defaults: { workflow: fence-then-evacuate }
+rules:
+  - name: gold-tier
+    match: { vm: { metadata: { tier: gold } } }
+    sla: gold
+  - name: default
+    default: true
+    sla: bronze
+`;
+
+test('at fan-out each VM is decided again from its own facts: a gold VM on a bronze host gets gold, and its job goes first', async (t) => {
+  const world = worldWithAz2();
+  world.addInstance({ id: 'vm-z', host: 'compute-1', flavor: { name: 'm1.small', vcpus: 1, ramMb: 2048, extraSpecs: {} }, sharedStorage: true, image: 'img-cirros', metadata: { tier: 'gold' } });
+  // One job at a time, so the order the queue hands them out is the order they run.
+  const h = await startEngine(redis, { world, concurrency: 1, config: { policy: { file: policyFile(PER_VM) } } });
+  t.teardown(() => h.close());
+  world.failHost('compute-1', 'power');
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  t.is((await h.app.engine.recovery(incident.recoveryId)).params.sla, 'bronze', 'the host has no VM facts: the default rule');
+  t.is((await h.waitClosed(incident.id)).outcome, 'recovered');
+  const children = await h.app.engine.children(incident.recoveryId);
+  const sla = Object.fromEntries(children.map((c) => [c.subject.instance, c.params.sla]));
+  t.deepEqual(sla, { 'vm-a': 'bronze', 'vm-b': 'bronze', 'vm-c': 'bronze', 'vm-z': 'gold' });
+  t.like(children.find((c) => c.subject.instance === 'vm-z')?.params.policy, { rule: 'gold-tier' });
+  // The gold VM (last by id, first by priority) was started before every bronze one: the incident's stream
+  // holds every child's records in the order they were written.
+  const trail = (await h.app.engine.audit(incident.id)).map((r) => r.record);
+  const startedAt = (id: string) => trail.findIndex((r) => r.type === 'attempt' && r.recoveryId?.endsWith(`.${id}`));
+  for (const id of ['vm-a', 'vm-b', 'vm-c']) t.true(startedAt('vm-z') < startedAt(id), `vm-z started before ${id}`);
+  const queue = h.app.container.get(RecoveryQueue).queue;
+  const goldJob = await queue.getJob(children.find((c) => c.subject.instance === 'vm-z')!.id);
+  const bronzeJob = await queue.getJob(children.find((c) => c.subject.instance === 'vm-a')!.id);
+  const gold = h.app.registry.sla('gold');
+  const bronze = h.app.registry.sla('bronze');
+  t.like(goldJob?.opts, { priority: gold.priority, attempts: gold.retry.attempts });
+  t.like(bronzeJob?.opts, { priority: bronze.priority, attempts: bronze.retry.attempts });
 });

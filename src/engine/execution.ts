@@ -58,6 +58,8 @@ export class Execution {
   private persistFailure?: ResurrectError;
   private writes: Promise<unknown> = Promise.resolve();
   private settle!: (settled: Settled) => void;
+  /** Exists from the start: a halt may come while run() is still reading the snapshot. */
+  private readonly settled = new Promise<Settled>((resolve) => { this.settle = resolve; });
   private actor?: AnyActorRef;
   private previousState?: string;
   private enteredAt: number;
@@ -70,6 +72,7 @@ export class Execution {
     const { registry, store } = this.deps;
     const workflow = registry.workflow(this.recovery.workflow);
     const snapshot = await store.snapshot(this.recovery.id);
+    if (this.halted) return this.settled;
     const input: RecoveryInput = {
       recoveryId: this.recovery.id,
       incidentId: this.recovery.incidentId,
@@ -78,13 +81,14 @@ export class Execution {
       params: this.recovery.params,
     };
     const machine = workflow.machine.provide({ actors: this.stepActors() } as never);
-    const settled = new Promise<Settled>((resolve) => { this.settle = resolve; });
 
     const restoredState = snapshot ? statePath((snapshot as AnyMachineSnapshot).value) : undefined;
     this.previousState = restoredState;
     await this.auditAttempt(snapshot
       ? `${this.options.event ? `woken by ${this.options.event.type}` : `attempt ${this.options.attempt} resumed`} at ${restoredState}`
       : `attempt ${this.options.attempt} started`);
+    // Halted while reading (the worker is going down): start nothing, as a killed process would not.
+    if (this.halted) return this.settled;
 
     const actor = createActor(machine, {
       input,
@@ -96,7 +100,7 @@ export class Execution {
     actor.start();
     if (this.options.event) actor.send(this.options.event as never);
     this.check();
-    const result = await settled;
+    const result = await this.settled;
     await this.writes;
     // A machine may have finished (or parked) in memory after a write was lost: what Redis holds decides.
     return this.persistFailure ? { kind: 'retry', error: this.persistFailure, step: '(persist)' } : result;

@@ -20,15 +20,22 @@ export type { RunnerDeps } from './execution';
  */
 export class RecoveryRunner {
   private readonly active = new Set<Execution>();
+  /** Set by haltAll: from then on this runner behaves as a killed process, and starts nothing. */
+  private halted = false;
 
   constructor(private readonly deps: RunnerDeps) {}
 
   async process(job: Bull.Job<JobData>): Promise<JobResult> {
     const { store, log } = this.deps;
     const { recoveryId } = job.data;
+    if (this.halted) return this.hang();
     const recovery = await store.get(recoveryId);
     if (!recovery) throw nonRetryable('RSR_RECOVERY_NOT_FOUND', `job ${job.id} names unknown recovery ${recoveryId}`);
+    if (this.halted) return this.hang();
     const claim = await store.claim(recoveryId, String(job.id), recovery.subject.instance);
+    // Halted while claiming: this process is "dead" now and must not act; the claim it holds is its job's,
+    // which the stall check hands to another worker.
+    if (this.halted) return this.hang();
     if (claim === 'done') {
       // A crash between finishing and telling the parent would otherwise strand the parent.
       await this.propagateToParent(recovery);
@@ -68,7 +75,7 @@ export class RecoveryRunner {
           throw nonRetryable(settled.error.code, settled.error.message, { cause: settled.error });
         case 'halted':
           // The worker is shutting down abruptly: leave the job to the stall check, as a dead worker would.
-          return new Promise<JobResult>(() => undefined);
+          return this.hang();
       }
     } finally {
       this.active.delete(execution);
@@ -89,7 +96,13 @@ export class RecoveryRunner {
 
   /** Stops every machine in flight without writing anything more: what a killed worker would leave behind. */
   haltAll(): void {
+    this.halted = true;
     for (const execution of this.active) execution.halt();
+  }
+
+  /** What a job gets from a halted runner: no answer at all, as from a killed process. */
+  private hang(): Promise<JobResult> {
+    return new Promise<JobResult>(() => undefined);
   }
 
   private async finish(recovery: Recovery, output: RecoveryOutput, attempt: number): Promise<void> {

@@ -56,3 +56,24 @@ test('a persisted snapshot restores the machine into the state it was in, not fr
   t.is(world.count('bmc.off'), fencesBefore, 'the resumed host recovery does not fence again');
   t.is(world.count('listInstances'), 1, 'nor list the host again');
 });
+
+test('a worker stopped abruptly at any moment, even while a job is only starting, leaves nothing half-done', async (t) => {
+  const world = smallWorld();
+  const prefix = redis.newPrefix();
+  const incidents: string[] = [];
+  // Stop each worker a little later than the last, so some stops land while a job is reading its snapshot.
+  // Two hosts fail (compute-3 and -4 stay as targets); later short-lived workers pick up the jobs left behind.
+  for (const [i, host] of ['compute-1', 'compute-2', undefined, undefined].entries()) {
+    const h = await startEngine(redis, { world, prefix, workerName: `short-lived-${i}` });
+    if (host) {
+      world.failHost(host, 'power');
+      incidents.push((await h.app.engine.report({ kind: 'host-down', host })).incident.id);
+    }
+    await new Promise((resolve) => setTimeout(resolve, i * 3));
+    await t.notThrowsAsync(h.close({ abrupt: true }));
+  }
+  const survivor = await startEngine(redis, { world, prefix, workerName: 'survivor' });
+  t.teardown(() => survivor.close());
+  for (const id of incidents) t.is((await survivor.waitClosed(id, 30_000)).outcome, 'recovered');
+  for (const vm of ['vm-a', 'vm-b', 'vm-c', 'vm-d']) t.is(world.count('evacuate', vm, 'accepted'), 1, vm);
+});

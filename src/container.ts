@@ -13,6 +13,7 @@ import type { Clock } from './domain';
 import { systemClock } from './domain';
 import type { CloudDriver } from './drivers/cloud/port';
 import { CLOUD_DRIVER } from './drivers/cloud/port';
+import { RateLimitedCloud } from './drivers/cloud/rate-limited-cloud';
 import type { SimWorld } from './drivers/cloud/sim/world';
 import { createSimCloud } from './drivers/cloud/sim/sim-cloud';
 import type { FencingDriver } from './drivers/fencing/port';
@@ -22,12 +23,17 @@ import { LogNotifier } from './drivers/notify/log-notifier';
 import type { Notifier } from './drivers/notify/port';
 import { NOTIFIER } from './drivers/notify/port';
 import { WebhookNotifier } from './drivers/notify/webhook-notifier';
+import { TokenBucket } from './drivers/redis/token-bucket';
 import { AuditLog } from './engine/audit-log';
 import { Engine } from './engine/engine';
 import { IncidentStore } from './engine/incident-store';
 import { Keys } from './engine/keys';
 import { RecoveryQueue } from './engine/recovery-queue';
 import { RecoveryStore } from './engine/recovery-store';
+import { Admission } from './engine/admission';
+import { Escalation } from './engine/escalation';
+import type { RecoveryGate } from './engine/gates';
+import { jobOptionsFor } from './engine/sla-job-options';
 import { RecoveryRunner } from './engine/runner';
 import { RecoveryWorker } from './engine/worker';
 import type { PluginDefinition } from './plugins/api';
@@ -119,8 +125,16 @@ export async function buildApp(options: AppOptions): Promise<App> {
     (await registry.driver<T>(kind, name).create(driverOptions, {
       log: log.child({ driver: `${kind}:${name}` }), clock, redis: container.get<Redis>(TOKENS.redis), keys: container.get<Keys>(TOKENS.keys),
     })) as T;
-  const cloud = options.overrides?.cloud
+  const chosenCloud = options.overrides?.cloud
     ?? (config.cloud.driver === 'sim' ? sim!.cloud : await pluginDriver<CloudDriver>('cloud', config.cloud.driver, config.cloud.options));
+  // Every user of the cloud (steps, policy facts) goes through the shared rate limit when one is set.
+  const cloud = config.limits.cloudApi.ratePerSecond > 0
+    ? new RateLimitedCloud(
+      chosenCloud,
+      new TokenBucket(container.get<Redis>(TOKENS.redis), container.get<Keys>(TOKENS.keys).tokenBucket('cloud-api'), config.limits.cloudApi),
+      log.child({ driver: 'cloud-api-limit' }),
+    )
+    : chosenCloud;
   const fencing = options.overrides?.fencing
     ?? (config.fencing.driver === 'sim' ? sim!.fencing : await pluginDriver<FencingDriver>('fencing', config.fencing.driver, config.fencing.options));
   container.bind(CLOUD_DRIVER).toConstantValue(cloud);
@@ -162,15 +176,34 @@ export async function buildApp(options: AppOptions): Promise<App> {
     node: ctx.get<string>(TOKENS.workerName),
     ...(policy ? { policy } : {}),
   }));
+  // Checked, in this order, before any job runs a recovery: the mass-failure breaker, then the concurrency limits.
+  const gates: RecoveryGate[] = [];
+  const admission = new Admission({
+    redis: container.get<Redis>(TOKENS.redis), keys: container.get<Keys>(TOKENS.keys), incidents: container.get(IncidentStore), registry, log,
+    enqueue: async (id) => {
+      const waiting = await container.get(RecoveryStore).get(id);
+      if (waiting?.status !== 'queued') return;
+      await container.get(RecoveryQueue).enqueueAgain(id, `admit-${Date.now()}`, jobOptionsFor(waiting.params, registry));
+    },
+  }, { global: config.limits.global, perTargetHost: config.limits.perTargetHost });
+  gates.push(admission);
+  const escalation = new Escalation({
+    redis: container.get<Redis>(TOKENS.redis), keys: container.get<Keys>(TOKENS.keys), store: container.get(RecoveryStore),
+    incidents: container.get(IncidentStore), queue: container.get(RecoveryQueue), audit: container.get(AuditLog),
+    notifier: container.get<Notifier>(NOTIFIER), registry, clock, log, worker: container.get<string>(TOKENS.workerName),
+  });
   container.bind(RecoveryRunner).toDynamicValue((ctx) => new RecoveryRunner({
     redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys), store: ctx.get(RecoveryStore), incidents: ctx.get(IncidentStore),
     queue: ctx.get(RecoveryQueue), audit: ctx.get(AuditLog), registry, clock, log: log.child({ worker: ctx.get<string>(TOKENS.workerName) }),
     drivers: { cloud: ctx.get(CLOUD_DRIVER), fencing: ctx.get(FENCING_DRIVER), notifier: ctx.get(NOTIFIER) },
     worker: ctx.get(TOKENS.workerName), dedupeWindowSeconds: config.incidents.dedupeWindowSeconds,
+    gates,
+    escalation,
     ...(policy ? { policy } : {}),
   }));
   container.bind(RecoveryWorker).toDynamicValue((ctx) => new RecoveryWorker(
     ctx.get(RecoveryQueue), ctx.get(RecoveryRunner), { redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys) }, log, ctx.get(TOKENS.workerName),
+    [{ start: () => admission.startSweeping(), stop: () => admission.stopSweeping() }],
   ));
 
   const redis = container.get<Redis>(TOKENS.redis);

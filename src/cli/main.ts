@@ -6,6 +6,7 @@ import { demo } from './commands/demo';
 import { fenceConfirm, fencePending } from './commands/fence';
 import { simFail, simFault, simRecover } from './commands/sim';
 import { simServe } from './commands/sim-serve';
+import { sla } from './commands/sla';
 import { start } from './commands/start';
 import { trigger } from './commands/trigger';
 import { validate } from './commands/validate';
@@ -90,6 +91,9 @@ export async function main(argv: string[]): Promise<number> {
 
   program.command('audit').description('print the ordered audit trail of a recovery or incident').argument('<id>')
     .action((id) => run(() => audit(id, globals()))());
+
+  program.command('sla').description('SLA compliance per SLA: recoveries within deadline, breaches, time to recover')
+    .action(() => run(() => sla(globals()))());
 
   program.command('validate').description('check workflow and plugin files; non-zero exit on a refused file').argument('[paths...]')
     .action((paths: string[]) => run(() => validate(paths, globals()))());

@@ -45,6 +45,27 @@ export const ConfigCodec = t.type({
     shutdownGraceMs: t.number,
   }),
   retry: t.type({ attempts: t.number, backoffMs: t.number }),
+  /** Shared by every worker through Redis (docs/reference/configuration.md). 0 = no limit. */
+  limits: t.type({
+    /** Per-VM recoveries acting at once, across all workers; admitted earliest deadline first, then priority. */
+    global: t.number,
+    /** Recoveries landing on one target host at once (when placement chose the target). */
+    perTargetHost: t.number,
+    /** Calls to the cloud API per second (a token bucket shared by all workers), and the burst it allows. */
+    cloudApi: t.type({ ratePerSecond: t.number, burst: t.number }),
+  }),
+  /** The mass-failure breaker: too many hosts of one scope failing at once holds fencing and evacuation. */
+  breaker: t.type({
+    enabled: t.boolean,
+    /** What groups hosts: their availability zone, host aggregate, or Masakari segment (host tag `segment:<name>`). */
+    scope: t.keyof({ zone: null, aggregate: null, segment: null }),
+    windowSeconds: t.number,
+    /** Opens when more than this many hosts of one scope failed within the window (0 = this test is off)… */
+    maxHosts: t.number,
+    /** …or more than this share (0–1) of the scope's hosts (0 = off), counted only in scopes of at least `minScopeHosts`. */
+    maxShare: t.number,
+    minScopeHosts: t.number,
+  }),
   log: t.type({ level: t.string }),
 }, 'Config');
 export type Config = t.TypeOf<typeof ConfigCodec>;
@@ -69,6 +90,8 @@ export const DEFAULT_CONFIG: Config = {
   incidents: { dedupeWindowSeconds: 300 },
   worker: { embedded: true, concurrency: 16, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalledCount: 5, shutdownGraceMs: 20_000 },
   retry: { attempts: 5, backoffMs: 2_000 },
+  limits: { global: 64, perTargetHost: 8, cloudApi: { ratePerSecond: 0, burst: 0 } },
+  breaker: { enabled: true, scope: 'zone', windowSeconds: 120, maxHosts: 0, maxShare: 0.5, minScopeHosts: 4 },
   log: { level: 'info' },
 };
 

@@ -10,7 +10,8 @@ export const AuditRecord = t.intersection(
   [
     t.type({
       at: IsoTime,
-      type: t.keyof({ transition: null, incident: null, attempt: null, decision: null, notify: null }),
+      /** `breaker`: the mass-failure breaker opened, held, was approved or closed (src/engine/breaker.ts). */
+      type: t.keyof({ transition: null, incident: null, attempt: null, decision: null, notify: null, breaker: null }),
       incidentId: t.string,
       message: t.string,
     }),

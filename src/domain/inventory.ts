@@ -41,6 +41,12 @@ export const InstanceStatus = t.keyof({
 });
 export type InstanceStatus = t.TypeOf<typeof InstanceStatus>;
 
+/** Nova server group policies (microversion 2.64 names). The hard ones are filters, the soft ones weighers. */
+export const ServerGroupPolicy = t.keyof({ affinity: null, 'anti-affinity': null, 'soft-affinity': null, 'soft-anti-affinity': null }, 'ServerGroupPolicy');
+export type ServerGroupPolicy = t.TypeOf<typeof ServerGroupPolicy>;
+export const ServerGroupRef = t.type({ id: t.string, policy: ServerGroupPolicy }, 'ServerGroupRef');
+export type ServerGroupRef = t.TypeOf<typeof ServerGroupRef>;
+
 export const Instance = t.intersection([
   t.type({
     id: InstanceId,
@@ -60,7 +66,11 @@ export const Instance = t.intersection([
     sharedStorage: t.boolean,
     updatedAt: IsoTime,
   }),
-  t.partial({ locked: t.boolean }),
+  t.partial({
+    locked: t.boolean,
+    /** The Nova server group the instance belongs to: placement keeps its (anti-)affinity when it moves. */
+    serverGroup: ServerGroupRef,
+  }),
 ], 'Instance');
 export type Instance = t.TypeOf<typeof Instance>;
 

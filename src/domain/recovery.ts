@@ -27,6 +27,10 @@ export const Recovery = t.intersection(
       finishedAt: IsoTime,
       /** Free-form result the workflow reports at its final state (target host, summary …). */
       result: t.record(t.string, t.unknown),
+      /** When the SLA's RTO runs out (the incident's opening + the deadline); set when the recovery first runs. */
+      deadlineAt: IsoTime,
+      /** The escalation-ladder rung this recovery is on (an index into its SLA's `escalation`) and since when. */
+      ladder: t.type({ sla: t.string, rung: t.number, startedAt: IsoTime, entry: t.number }),
     }),
   ],
   'Recovery',

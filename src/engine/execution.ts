@@ -10,6 +10,8 @@ import type { Registry } from '../plugins/registry';
 import type { CloudDriver } from '../drivers/cloud/port';
 import type { PolicyStore } from '../policy/policy-store';
 import type { AuditLog } from './audit-log';
+import type { Escalation } from './escalation';
+import type { RecoveryGate } from './gates';
 import type { IncidentStore } from './incident-store';
 import type { Keys } from './keys';
 import type { RecoveryQueue } from './recovery-queue';
@@ -33,6 +35,10 @@ export interface RunnerDeps {
   readonly dedupeWindowSeconds: number;
   /** The policy, when configured (children are decided per instance at fan-out). */
   readonly policy?: { readonly store: PolicyStore; readonly cloud: CloudDriver };
+  /** Checked before a job runs a recovery (`gates.ts`): the breaker, the concurrency limits. */
+  readonly gates?: readonly RecoveryGate[];
+  /** SLA deadlines and escalation ladders; without it, SLAs only set job priority and retries. */
+  readonly escalation?: Escalation;
 }
 
 /** How a single job's run of a machine ended. */
@@ -41,7 +47,9 @@ export type Settled =
   | { readonly kind: 'parked' }
   | { readonly kind: 'retry'; readonly error: ResurrectError; readonly step: string }
   | { readonly kind: 'crashed'; readonly error: ResurrectError }
-  | { readonly kind: 'halted' };
+  | { readonly kind: 'halted' }
+  /** Stopped on purpose (its ladder rung ran out of time); everything up to here is written. */
+  | { readonly kind: 'preempted' };
 
 export interface ExecutionOptions {
   readonly attempt: number;
@@ -63,6 +71,8 @@ export class Execution {
   private actor?: AnyActorRef;
   private previousState?: string;
   private enteredAt: number;
+  /** The steps in flight, so a preemption can cancel them. */
+  private readonly controllers = new Set<AbortController>();
 
   constructor(private readonly deps: RunnerDeps, public recovery: Recovery, private readonly options: ExecutionOptions) {
     this.enteredAt = deps.clock.now();
@@ -111,6 +121,15 @@ export class Execution {
     this.halted = true;
     this.actor?.stop();
     this.settle({ kind: 'halted' });
+  }
+
+  /** Stops the machine where it stands and cancels the step in flight; the writes made so far are kept. */
+  preempt(reason: string): void {
+    if (this.halted) return;
+    this.halted = true;
+    this.actor?.stop();
+    for (const controller of this.controllers) controller.abort(retryable('RSR_STEP_TIMEOUT', reason));
+    this.settle({ kind: 'preempted' });
   }
 
   private onInspect(event: InspectionEvent): void {
@@ -225,6 +244,7 @@ export class Execution {
 
   private async runStep(step: StepDefinition, input: unknown, signal: AbortSignal): Promise<unknown> {
     const controller = new AbortController();
+    this.controllers.add(controller);
     const onAbort = () => controller.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(
@@ -259,6 +279,7 @@ export class Execution {
       throw error;
     } finally {
       clearTimeout(timer);
+      this.controllers.delete(controller);
       signal.removeEventListener('abort', onAbort);
     }
   }

@@ -26,6 +26,40 @@ export class Keys {
   /** Manual fencing of a host: a hash with the pending power-off `request` and the operator's `confirmation`. */
   manualFence(host: string): string { return `${this.prefix}:manual-fence:${host}`; }
 
+  /** Set once when a recovery's SLA deadline passes before it finished (escalation.ts). */
+  deadlineBreached(id: string): string { return `${this.prefix}:breached:${id}`; }
+  /** Recoveries waiting for a slot, by rank (admission.ts). */
+  admissionWaiting(): string { return `${this.prefix}:admission:waiting`; }
+  /** Waiting recoveries already handed a job: id → until (ms). */
+  admissionPromoted(): string { return `${this.prefix}:admission:promoted`; }
+  /** Slot holders of one pool (`global`, `target:<host>`): id → lease end (ms). */
+  admissionSlots(pool: string): string { return `${this.prefix}:admission:slots:${pool}`; }
+
+  /** The mass-failure breaker (breaker.ts): the scopes it has seen (set). */
+  breakerScopes(): string { return `${this.prefix}:breaker:scopes`; }
+  /** host → JSON array of the scopes it was last counted in: lets a job's gate check find a host's breaker without cloud facts. */
+  breakerHosts(): string { return `${this.prefix}:breaker:hosts`; }
+  /** Per scope: failed hosts by time (zset, the window), state (hash), held and approved hosts (sets), held recoveries (hash). */
+  breakerFailures(scope: string): string { return `${this.prefix}:breaker:scope:${scope}:failures`; }
+  breakerState(scope: string): string { return `${this.prefix}:breaker:scope:${scope}:state`; }
+  breakerHeldHosts(scope: string): string { return `${this.prefix}:breaker:scope:${scope}:held-hosts`; }
+  breakerApproved(scope: string): string { return `${this.prefix}:breaker:scope:${scope}:approved`; }
+  breakerHeld(scope: string): string { return `${this.prefix}:breaker:scope:${scope}:held`; }
+  /** host → the incident its failure opened (for the per-incident audit of breaker changes). */
+  breakerIncidents(scope: string): string { return `${this.prefix}:breaker:scope:${scope}:incidents`; }
+  /** Numbers the wakes that release held recoveries, so each release gets its own job. */
+  breakerReleases(): string { return `${this.prefix}:breaker:releases`; }
+
   audit(id: string): string { return `${this.prefix}:audit:${id}`; }
   globalAudit(): string { return `${this.prefix}:audit`; }
+
+  /** A token bucket shared by every worker (`cloud-api`: the cloud API rate limit): a hash of tokens and refill time. */
+  tokenBucket(name: string): string { return `${this.prefix}:bucket:${name}`; }
+  /** SLA compliance of one SLA: counters (hash) and the latest times to recover (list). */
+  slaCounts(sla: string): string { return `${this.prefix}:sla:${sla}:counts`; }
+  slaDurations(sla: string): string { return `${this.prefix}:sla:${sla}:durations`; }
+  /** The SLAs that have compliance records. */
+  slaIndex(): string { return `${this.prefix}:idx:slas`; }
+  /** Per recovery: whether its compliance was recorded and its breach counted (each at most once). */
+  slaMarks(recoveryId: string): string { return `${this.prefix}:sla-marks:${recoveryId}`; }
 }

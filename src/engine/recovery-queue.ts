@@ -9,7 +9,11 @@ import type { Keys } from './keys';
  */
 export type JobData =
   | { readonly kind: 'run'; readonly recoveryId: string }
-  | { readonly kind: 'wake'; readonly recoveryId: string; readonly event: { readonly type: string; readonly [k: string]: unknown } };
+  | { readonly kind: 'wake'; readonly recoveryId: string; readonly event: { readonly type: string; readonly [k: string]: unknown } }
+  | { readonly kind: 'timer'; readonly recoveryId: string; readonly timer: RecoveryTimer };
+
+/** A recovery's SLA clocks (escalation.ts): its deadline, and the time budget of the ladder rung it is on. */
+export type RecoveryTimer = { readonly type: 'deadline' } | { readonly type: 'rung'; readonly rung: number };
 
 export interface JobResult {
   readonly recoveryId: string;
@@ -85,6 +89,42 @@ export class RecoveryQueue {
       attempts: this.settings.attempts,
       backoff: { type: 'exponential', delay: this.settings.backoffMs },
     });
+  }
+
+  /**
+   * Another run of a recovery whose first job is spent (admitted after waiting for a slot, moved to the next
+   * rung of its ladder): a fresh job id under `tag`, the same SLA options.
+   */
+  async enqueueAgain(recoveryId: string, tag: string, options: { priority?: number; attempts?: number; backoffMs?: number; exponential?: boolean } = {}): Promise<void> {
+    await this.queue.add({ kind: 'run', recoveryId }, {
+      jobId: `${recoveryId}~${tag}`,
+      priority: options.priority,
+      attempts: options.attempts ?? this.settings.attempts,
+      backoff: { type: options.exponential === false ? 'fixed' : 'exponential', delay: options.backoffMs ?? this.settings.backoffMs },
+    });
+  }
+
+  /**
+   * A delayed job that fires at `atMs` (a bull delayed job lives in Redis, so the timer survives restarts of
+   * every process). The id makes it idempotent: one deadline per recovery, one timer per rung.
+   */
+  async scheduleTimer(recoveryId: string, timer: RecoveryTimer, atMs: number): Promise<void> {
+    const name = timer.type === 'deadline' ? 'deadline' : `rung-${timer.rung}`;
+    await this.queue.add({ kind: 'timer', recoveryId, timer }, {
+      jobId: `${recoveryId}:timer:${name}`,
+      delay: Math.max(0, atMs - Date.now()),
+      priority: 1,
+      attempts: this.settings.attempts,
+      backoff: { type: 'exponential', delay: this.settings.backoffMs },
+    });
+  }
+
+  /** Runs a recovery's delayed retry now (a rung's budget ran out while it was backing off). */
+  async promote(jobId: string): Promise<boolean> {
+    const job = await this.queue.getJob(jobId);
+    if (!job || !(await job.isDelayed())) return false;
+    await job.promote().catch(() => undefined);
+    return true;
   }
 
   /** Re-queues a job's work under a fresh id, a little later (see RecoveryRunner: busy claims). */

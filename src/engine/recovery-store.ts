@@ -63,6 +63,18 @@ export class RecoveryStore {
     return (await run.call(this.redis, this.keys.recovery(id), lockKey, jobId, id, instance ? '1' : '0')) as ClaimResult;
   }
 
+  /**
+   * Lets go of a claim without running: the recovery is `queued` (waiting for a slot) or `waiting` (held)
+   * again, free for the next job. Only the job holding the claim may do it.
+   */
+  async release(id: string, jobId: string, status: 'queued' | 'waiting'): Promise<boolean> {
+    const released = await this.redis.eval(
+      "if redis.call('HGET', KEYS[1], 'job') == ARGV[1] and redis.call('HGET', KEYS[1], 'status') ~= 'done' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) return 1 end return 0",
+      1, this.keys.recovery(id), jobId, status,
+    );
+    return released === 1;
+  }
+
   /** Adds the writes of a recovery's new state to a MULTI: data, status and (optionally) the machine snapshot. */
   save(multi: ChainableCommander, recovery: Recovery, snapshot?: unknown): ChainableCommander {
     const key = this.keys.recovery(recovery.id);

@@ -4,7 +4,12 @@ import { isoNow, nonRetryable, Outcome as OutcomeCodec } from '../domain';
 import type { ChildResult, RecoveryOutput } from '../plugins/api';
 import { describe, Execution } from './execution';
 import type { RunnerDeps } from './execution';
+import type { LeaveReason, RecoveryGate } from './gates';
 import type { JobData, JobResult } from './recovery-queue';
+import { jobOptionsFor } from './sla-job-options';
+
+/** How often a running recovery checks its ladder's clock (and every fifth beat renews its slot lease). */
+const HEARTBEAT_MS = 1_000;
 
 export type { RunnerDeps } from './execution';
 
@@ -29,6 +34,10 @@ export class RecoveryRunner {
     const { store, log } = this.deps;
     const { recoveryId } = job.data;
     if (this.halted) return this.hang();
+    if (job.data.kind === 'timer') {
+      const status = this.deps.escalation ? await this.deps.escalation.onTimer(recoveryId, job.data.timer) : 'no-sla-clocks';
+      return { recoveryId, status };
+    }
     const recovery = await store.get(recoveryId);
     if (!recovery) throw nonRetryable('RSR_RECOVERY_NOT_FOUND', `job ${job.id} names unknown recovery ${recoveryId}`);
     if (this.halted) return this.hang();
@@ -38,6 +47,7 @@ export class RecoveryRunner {
     if (this.halted) return this.hang();
     if (claim === 'done') {
       // A crash between finishing and telling the parent would otherwise strand the parent.
+      await this.leaveGates(recovery, 'done');
       await this.propagateToParent(recovery);
       return { recoveryId, status: 'done', outcome: recovery.outcome };
     }
@@ -51,26 +61,45 @@ export class RecoveryRunner {
       await this.deps.queue.defer(job);
       return { recoveryId, status: 'deferred' };
     }
+    const gated = await this.passGates(recovery, String(job.id));
+    if (gated !== 'go') return { recoveryId, status: gated };
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
-    const execution = new Execution(this.deps, { ...recovery, status: 'running', attempts: Math.max(recovery.attempts, attempt) as Recovery['attempts'] }, {
+    let current: Recovery = { ...recovery, status: 'running', attempts: Math.max(recovery.attempts, attempt) as Recovery['attempts'] };
+    const escalation = this.deps.escalation;
+    if (escalation) {
+      current = await escalation.arm(current);
+      if (await escalation.climbRequested(current)) return this.climb(current, String(job.id), attempt, 'its rung ran out of time');
+    }
+    const execution = new Execution(this.deps, current, {
       attempt,
       lastAttempt: attempt >= maxAttempts,
       event: job.data.kind === 'wake' ? job.data.event : undefined,
     });
     this.active.add(execution);
+    const heartbeat = this.heartbeat(execution);
     try {
       const settled = await execution.run();
       switch (settled.kind) {
         case 'done':
+          if (escalation?.shouldClimb(execution.recovery, settled.output)) {
+            return await this.climb(execution.recovery, String(job.id), attempt, `${execution.recovery.workflow} ended ${settled.output.outcome}${settled.output.reason ? `: ${settled.output.reason}` : ''}`);
+          }
           await this.finish(execution.recovery, settled.output, attempt);
           return { recoveryId, status: 'done', outcome: settled.output.outcome };
         case 'parked':
+          await this.leaveGates(execution.recovery, 'parked');
           return { recoveryId, status: 'waiting' };
+        case 'preempted':
+          return await this.climb(execution.recovery, String(job.id), attempt, `${execution.recovery.workflow} used its rung's time budget`);
         case 'retry':
+          await this.leaveGates(execution.recovery, 'retry');
           log.warn({ recovery: recoveryId, step: settled.step, attempt, code: settled.error.code }, `${describe(execution.recovery)}: step ${settled.step} failed on attempt ${attempt}: ${settled.error.message}; will retry`);
           throw settled.error;
         case 'crashed':
+          if (escalation?.shouldClimb(execution.recovery, { outcome: 'failed' })) {
+            return await this.climb(execution.recovery, String(job.id), attempt, `${execution.recovery.workflow} crashed: ${settled.error.message}`);
+          }
           await this.finish(execution.recovery, { outcome: 'failed', reason: settled.error.message }, attempt);
           throw nonRetryable(settled.error.code, settled.error.message, { cause: settled.error });
         case 'halted':
@@ -78,7 +107,86 @@ export class RecoveryRunner {
           return this.hang();
       }
     } finally {
+      clearInterval(heartbeat);
       this.active.delete(execution);
+    }
+  }
+
+  /**
+   * While a machine runs: keeps the gates' leases alive, and preempts the run when its ladder rung has run out
+   * of time (the rung's timer job may fire in any process; the flag it sets is read here).
+   */
+  private heartbeat(execution: Execution): NodeJS.Timeout {
+    let tick = 0;
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      tick += 1;
+      void (async () => {
+        if (tick % 5 === 0) for (const gate of this.deps.gates ?? []) await gate.renew?.(execution.recovery);
+        if (this.deps.escalation && (await this.deps.escalation.climbRequested(execution.recovery))) {
+          execution.preempt(`rung ${(execution.recovery.ladder?.rung ?? 0) + 1} of ${execution.recovery.id}'s ladder ran out of time`);
+        }
+      })().catch((err: unknown) => this.deps.log.debug({ err, recovery: execution.recovery.id }, 'heartbeat failed; next tick retries'))
+        .finally(() => { busy = false; });
+    }, HEARTBEAT_MS);
+    timer.unref();
+    return timer;
+  }
+
+  /** The rung ran out of time or ended without recovering: the next rung runs, or the ladder ends. */
+  private async climb(recovery: Recovery, jobId: string, attempt: number, why: string): Promise<JobResult> {
+    const escalation = this.deps.escalation!;
+    await this.leaveGates(recovery, 'preempted');
+    const climbed = await escalation.climb(recovery, why);
+    if (climbed.kind === 'end') {
+      await this.finish(recovery, climbed.output, attempt);
+      return { recoveryId: recovery.id, status: 'done', outcome: climbed.output.outcome };
+    }
+    const rung = climbed.recovery.ladder?.rung ?? 0;
+    await this.deps.queue.enqueueAgain(recovery.id, `rung-${rung}-${jobId.replace(/[^A-Za-z0-9-]/g, '')}`, jobOptionsFor(climbed.recovery.params, this.deps.registry));
+    return { recoveryId: recovery.id, status: 'climbed' };
+  }
+
+  /**
+   * Asks every gate in turn. A `wait` or `hold` lets go of the claim (no job is left: the gate hands one back
+   * when the recovery may run) and says why in the audit trail, once per reason.
+   */
+  private async passGates(recovery: Recovery, jobId: string): Promise<'go' | 'waiting-slot' | 'held'> {
+    const entered: RecoveryGate[] = [];
+    for (const gate of this.deps.gates ?? []) {
+      const verdict = await gate.enter(recovery);
+      if (verdict.kind === 'go') {
+        entered.push(gate);
+        continue;
+      }
+      for (const earlier of entered) await earlier.leave?.(recovery, 'parked');
+      await this.noteGate(recovery, `${gate.name}:${verdict.kind}`, verdict.reason);
+      await this.deps.store.release(recovery.id, jobId, verdict.kind === 'hold' ? 'waiting' : 'queued');
+      return verdict.kind === 'hold' ? 'held' : 'waiting-slot';
+    }
+    await this.noteGate(recovery, undefined, undefined);
+    return 'go';
+  }
+
+  /** One audit line when a recovery starts waiting at a gate, and one when it gets through. */
+  private async noteGate(recovery: Recovery, note: string | undefined, reason: string | undefined): Promise<void> {
+    const { redis, keys, audit, clock, worker } = this.deps;
+    const key = keys.recovery(recovery.id);
+    const previous = await redis.hget(key, 'gate');
+    if ((previous ?? undefined) === note) return;
+    if (note) await redis.hset(key, 'gate', note);
+    else await redis.hdel(key, 'gate');
+    await audit.write({
+      at: isoNow(clock.now()), type: 'decision', incidentId: recovery.incidentId, recoveryId: recovery.id, workflow: recovery.workflow, worker,
+      message: note ? `${note.endsWith(':hold') ? 'held' : 'waiting'}: ${reason}` : `admitted (was ${previous?.replace(/:.*/, '')} ${previous?.endsWith(':hold') ? 'hold' : 'wait'})`,
+    });
+  }
+
+  private async leaveGates(recovery: Recovery, reason: LeaveReason): Promise<void> {
+    for (const gate of this.deps.gates ?? []) {
+      await gate.leave?.(recovery, reason).catch((err: unknown) => this.deps.log.warn({ err, recovery: recovery.id, gate: gate.name }, `could not leave gate ${gate.name}`));
     }
   }
 
@@ -138,6 +246,7 @@ export class RecoveryRunner {
     }
     await multi.exec();
     log.info({ recovery: recovery.id, incident: recovery.incidentId, outcome, reason }, `${describe(recovery)}: ${outcome}${reason ? ` (${reason})` : ''}`);
+    await this.leaveGates(finished, 'done');
     await this.propagateToParent(finished);
   }
 

@@ -18,12 +18,15 @@ export class RecoveryWorker {
     private readonly store: { readonly redis: Redis; readonly keys: Keys },
     private readonly log: Logger,
     readonly name: string,
+    /** Periodic duties of a working process (the admission sweep), started and stopped with it. */
+    private readonly duties: readonly { start(): void; stop(): void }[] = [],
   ) {}
 
   start(concurrency: number): void {
     if (this.started) return;
     this.started = true;
     this.queue.process(concurrency, (job) => this.runner.process(job), (job, error) => this.runner.gaveUp(job, error));
+    for (const duty of this.duties) duty.start();
     this.log.info({ worker: this.name, concurrency }, `worker ${this.name} processing recoveries (concurrency ${concurrency})`);
     this.swept = requeueOrphans({ ...this.store, queue: this.queue, log: this.log }).catch((err: unknown) => {
       this.log.error({ err }, 'could not sweep for recoveries left without a job');
@@ -36,6 +39,7 @@ export class RecoveryWorker {
    * another worker resumes them after the stall check. Otherwise in-flight jobs finish first.
    */
   async close(options: { abrupt?: boolean } = {}): Promise<void> {
+    for (const duty of this.duties) duty.stop();
     if (options.abrupt) this.runner.haltAll();
     await this.queue.close(Boolean(options.abrupt));
   }
@@ -51,6 +55,7 @@ export class RecoveryWorker {
       await this.queue.close();
       return 'drained';
     }
+    for (const duty of this.duties) duty.stop();
     await this.queue.queue.pause(true, true);
     const drained = await Promise.race([
       this.queue.queue.whenCurrentJobsFinished().then(() => true),

@@ -10,6 +10,7 @@ import { SimWorld } from '../../src/drivers/cloud/sim/world';
 import type { SimWorldOptions } from '../../src/drivers/cloud/sim/world';
 import type { PluginDefinition } from '../../src/plugins/api';
 import type { FencingDriver } from '../../src/drivers/fencing/port';
+import type { Notification, Notifier } from '../../src/drivers/notify/port';
 import type { RedisFixture } from './redis';
 
 /** Settings that make the engine fast on an instant simulated cloud, without changing what it does. */
@@ -62,6 +63,8 @@ export async function startEngine(
     fencing?: FencingDriver;
     /** Jobs the worker runs at once (default 8). */
     concurrency?: number;
+    /** Replaces the configured notifiers (e.g. one that records what it was told). */
+    notifier?: Notifier;
   } = {},
 ): Promise<EngineHarness> {
   const world = options.world ?? smallWorld();
@@ -70,7 +73,7 @@ export async function startEngine(
     config: testConfig(prefix, options.config),
     redisUrl: redis.url,
     log: testLog(),
-    overrides: { world, ...(options.fencing ? { fencing: options.fencing } : {}) },
+    overrides: { world, ...(options.fencing ? { fencing: options.fencing } : {}), ...(options.notifier ? { notifier: options.notifier } : {}) },
     plugins: options.plugins,
     workerName: options.workerName ?? 'test-worker',
   });
@@ -93,4 +96,16 @@ export async function startEngine(
 
 export function registerTeardown(t: ExecutionContext, harness: EngineHarness): void {
   t.teardown(() => harness.close());
+}
+
+/** A notifier that keeps what it was told, for assertions. */
+export class RecordingNotifier implements Notifier {
+  readonly name = 'recording';
+  readonly sent: Notification[] = [];
+  async notify(notification: Notification): Promise<void> {
+    this.sent.push(notification);
+  }
+  topics(): string[] {
+    return this.sent.map((n) => n.topic);
+  }
 }

@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import type { Flavor } from '../../../domain';
-import { decodeOrThrow, HostName, InputError, InstanceId, Metadata, type FieldProblem } from '../../../domain';
+import { decodeOrThrow, HostName, InputError, InstanceId, Metadata, ServerGroupRef, type FieldProblem } from '../../../domain';
 import { SimWorld, type SimWorldOptions } from './world';
 
 /*
@@ -33,6 +33,7 @@ export const InstanceSpecCodec = t.intersection(
       sharedStorage: t.boolean,
       status: t.keyof({ ACTIVE: null, SHUTOFF: null, ERROR: null }),
       locked: t.boolean,
+      serverGroup: ServerGroupRef,
     }),
   ],
   'InstanceSpec',

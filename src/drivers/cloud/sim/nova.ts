@@ -266,16 +266,34 @@ export class SimNova {
   private place(i: SimInstanceRecord, target: string | undefined): string {
     const need = { vcpus: i.flavor.vcpus, ramMb: i.flavor.ramMb };
     const candidates = this.core.candidates();
+    const avoid = this.antiAffinityHosts(i);
     const dest =
       target === undefined
-        ? pickHost(candidates, need, i.host)
-        : candidates.find((c) => c.name === target && fits(c, need))?.name;
+        ? pickHost(candidates, need, i.host, avoid)
+        : candidates.find((c) => c.name === target && fits(c, need) && !avoid.has(c.name))?.name;
     if (dest === undefined) {
-      throw retryable('RSR_NO_CAPACITY', `No valid host was found for ${i.id} (${need.vcpus} vCPU, ${need.ramMb} MB)${target ? ` on ${target}` : ''}.`, {
+      const group = avoid.size > 0 ? `, anti-affinity group ${i.serverGroup!.id} on ${[...avoid].sort().join(', ')}` : '';
+      throw retryable('RSR_NO_CAPACITY', `No valid host was found for ${i.id} (${need.vcpus} vCPU, ${need.ramMb} MB${group})${target ? ` on ${target}` : ''}.`, {
         details: { instance: i.id, source: i.host, ...(target ? { target } : {}), vcpus: need.vcpus, ramMb: need.ramMb },
       });
     }
     return dest;
+  }
+
+  /**
+   * Hosts holding another ACTIVE member of the instance's hard anti-affinity group, or one moving there (a
+   * claim, or a rebuild already switched to its destination): two members evacuated at once must not meet.
+   */
+  private antiAffinityHosts(i: SimInstanceRecord): Set<string> {
+    const avoid = new Set<string>();
+    const group = i.serverGroup;
+    if (group?.policy !== 'anti-affinity') return avoid;
+    for (const other of this.core.instances.values()) {
+      if (other === i || other.serverGroup?.id !== group.id) continue;
+      if (other.status === 'ACTIVE' || other.status === 'REBUILD' || other.status === 'MIGRATING') avoid.add(other.host);
+      if (other.claimHost !== undefined) avoid.add(other.claimHost);
+    }
+    return avoid;
   }
 
   private addMigration(i: SimInstanceRecord, type: Migration['type'], dest: string | null): SimMigrationRecord {

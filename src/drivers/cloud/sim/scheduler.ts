@@ -1,6 +1,7 @@
 /**
  * The sim's placement: far simpler than Nova's filter scheduler, but with the properties recovery depends on:
- * never the source, never a host that is disabled or down, never over capacity, and deterministic.
+ * never the source, never a host that is disabled or down, never over capacity, never a host `avoid`s (Nova's
+ * ServerGroupAntiAffinityFilter), and deterministic.
  */
 export interface Candidate {
   readonly name: string;
@@ -24,8 +25,8 @@ export function fits(c: Candidate, need: Need): boolean {
  * Most free RAM first (a burst lands on the emptiest hosts, as with Nova's default weighers), ties by name.
  * Reserved spares are used only when nothing else fits: an operator targets them explicitly when wanted.
  */
-export function pickHost(candidates: readonly Candidate[], need: Need, source: string): string | undefined {
-  const eligible = candidates.filter((c) => c.name !== source && fits(c, need));
+export function pickHost(candidates: readonly Candidate[], need: Need, source: string, avoid?: ReadonlySet<string>): string | undefined {
+  const eligible = candidates.filter((c) => c.name !== source && fits(c, need) && !avoid?.has(c.name));
   eligible.sort(
     (a, b) => Number(a.reserved) - Number(b.reserved) || b.freeRamMb - a.freeRamMb || a.name.localeCompare(b.name),
   );

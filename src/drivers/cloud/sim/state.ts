@@ -1,4 +1,4 @@
-import type { ComputeService, Flavor, Host, HostName, Instance, InstanceId, InstanceStatus, IsoTime, Migration } from '../../../domain';
+import type { ComputeService, Flavor, Host, HostName, Instance, InstanceId, InstanceStatus, IsoTime, Migration, ServerGroupRef } from '../../../domain';
 import { isoNow } from '../../../domain';
 
 /*
@@ -87,6 +87,7 @@ export interface SimInstanceRecord {
   metadata: Record<string, string>;
   readonly sharedStorage: boolean;
   locked?: boolean;
+  readonly serverGroup?: ServerGroupRef;
   updatedAt: number;
   /** The truth: the guest on `host` is running. Nova's view (status/powerState) may say otherwise. */
   guestRunning: boolean;
@@ -167,6 +168,7 @@ export function instanceView(i: SimInstanceRecord): Instance {
     sharedStorage: i.sharedStorage,
     updatedAt: isoNow(i.updatedAt) as IsoTime,
     ...(i.locked === undefined ? {} : { locked: i.locked }),
+    ...(i.serverGroup === undefined ? {} : { serverGroup: { ...i.serverGroup } }),
   };
 }
 

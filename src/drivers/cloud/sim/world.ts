@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Flavor } from '../../../domain';
+import type { Flavor, ServerGroupRef } from '../../../domain';
 import { decodeOrThrow, InputError, systemClock, type Clock } from '../../../domain';
 import type { PowerDeviceKind, SimAction } from './actions';
 import { CallCounters, type CallOutcome, type CounterSnapshot } from './counters';
@@ -69,6 +69,8 @@ export interface InstanceSpec {
   readonly sharedStorage?: boolean;
   readonly status?: 'ACTIVE' | 'SHUTOFF' | 'ERROR';
   readonly locked?: boolean;
+  /** Nova server group; the sim's scheduler keeps hard anti-affinity. */
+  readonly serverGroup?: ServerGroupRef;
 }
 
 /** `vm` crashes a guest: the instance given, or one running guest of the host given (seeded choice). */
@@ -168,6 +170,7 @@ export class SimWorld extends EventEmitter<{ change: [WorldEvent] }> {
       metadata: { ...spec.metadata },
       sharedStorage: spec.sharedStorage ?? false,
       ...(spec.locked === undefined ? {} : { locked: spec.locked }),
+      ...(spec.serverGroup === undefined ? {} : { serverGroup: { id: spec.serverGroup.id, policy: spec.serverGroup.policy } }),
       updatedAt: this.clock.now(),
       guestRunning: status === 'ACTIVE',
     });

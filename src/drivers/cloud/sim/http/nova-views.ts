@@ -175,7 +175,7 @@ export function serverJson(i: Instance, extras: ServerExtras, ctx: ViewContext):
   if (ctx.mv >= 19) json.description = null;
   if (ctx.mv >= 26) json.tags = [];
   if (ctx.mv >= 63) json.trusted_image_certificates = null;
-  if (ctx.mv >= 71) json.server_groups = [];
+  if (ctx.mv >= 71) json.server_groups = i.serverGroup ? [i.serverGroup.id] : [];
   if (ctx.mv >= 73) json.locked_reason = null;
   return json;
 }

@@ -1,0 +1,53 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { isRight } from 'fp-ts/Either';
+import { Keys } from '../../src/engine/keys';
+import { SlaCompliance, SlaComplianceReportsCodec } from '../../src/engine/sla-compliance';
+import { useRedis } from '../helpers/redis';
+
+const run = promisify(execFile);
+const redis = useRedis(test);
+const BIN = resolve(__dirname, '../../bin/resurrect.js');
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, REDIS_URL: redis.url }, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+test('resurrect sla --json prints the compliance the engine recorded; the table shows the same; nothing recorded is not an error', async (t) => {
+  const prefix = redis.newPrefix();
+  const client = redis.connection();
+  const compliance = new SlaCompliance(client, new Keys(prefix));
+  const multi = client.multi();
+  const base = { workflow: 'restart-in-place', breached: false } as const;
+  compliance.record(multi, { ...base, recoveryId: 'rec-1', sla: 'platinum', outcome: 'recovered', seconds: 120, deadlineSeconds: 300 });
+  compliance.record(multi, { ...base, recoveryId: 'rec-2', sla: 'platinum', outcome: 'recovered', seconds: 420, deadlineSeconds: 300 });
+  compliance.record(multi, { ...base, recoveryId: 'rec-3', sla: 'platinum', outcome: 'escalated', seconds: 300, deadlineSeconds: 300 });
+  compliance.record(multi, { ...base, recoveryId: 'rec-4', sla: 'best-effort', outcome: 'recovered', seconds: 45.5, deadlineSeconds: null });
+  await multi.exec();
+
+  const json = await cli(['sla', '--json', '--prefix', prefix]);
+  t.is(json.code, 0, json.stderr);
+  const reports = JSON.parse(json.stdout) as unknown;
+  t.true(isRight(SlaComplianceReportsCodec.decode(reports)), json.stdout);
+  t.like(reports, [
+    { sla: 'best-effort', total: 1, recovered: 1, compliance: null, p50Seconds: 45.5 },
+    { sla: 'platinum', total: 3, recovered: 2, escalated: 1, withDeadline: 3, withinDeadline: 1, breached: 1, compliance: 1 / 3, p50Seconds: 120, maxSeconds: 420 },
+  ]);
+
+  const table = await cli(['sla', '--prefix', prefix]);
+  t.is(table.code, 0, table.stderr);
+  t.regex(table.stdout, /│ platinum\s+│ 3\s+│ 2\s+│ 1 \/ 3\s+│ 1\s+│ 0\s+│ 1\s+│ 33\.3 %\s+│ 120\.0\s+│ 420\.0\s+│ 420\.0\s+│/);
+
+  const empty = await cli(['sla', '--json', '--prefix', redis.newPrefix()]);
+  t.is(empty.code, 0, empty.stderr);
+  t.deepEqual(JSON.parse(empty.stdout), []);
+  t.regex((await cli(['sla', '--prefix', redis.newPrefix()])).stdout, /no SLA compliance recorded yet/);
+});

@@ -31,6 +31,7 @@ import { Keys } from './engine/keys';
 import { RecoveryQueue } from './engine/recovery-queue';
 import { RecoveryStore } from './engine/recovery-store';
 import { Admission } from './engine/admission';
+import { MassFailureBreaker } from './engine/breaker';
 import { Escalation } from './engine/escalation';
 import type { RecoveryGate } from './engine/gates';
 import { jobOptionsFor } from './engine/sla-job-options';
@@ -76,6 +77,8 @@ export interface App {
   readonly loadReport: LoadReport;
   readonly world?: SimWorld;
   readonly redis: Redis;
+  /** The mass-failure breaker's operator side (status, approve, close); it counts and holds only when `breaker.enabled`. */
+  readonly breaker: MassFailureBreaker;
   /** Creates (once) the worker of this process; `start` it to process recoveries. */
   worker(): RecoveryWorker;
   close(options?: { abrupt?: boolean }): Promise<void>;
@@ -169,20 +172,28 @@ export async function buildApp(options: AppOptions): Promise<App> {
       cloud,
     }
     : undefined;
+  // Built even when disabled: an operator must still be able to release what it held before it was turned off.
+  container.bind(MassFailureBreaker).toDynamicValue((ctx) => new MassFailureBreaker({
+    redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys), queue: ctx.get(RecoveryQueue), audit: ctx.get(AuditLog), notifier: ctx.get(NOTIFIER),
+    cloud: ctx.get(CLOUD_DRIVER), clock, log, settings: config.breaker, node: ctx.get<string>(TOKENS.workerName),
+  }));
   container.bind(Engine).toDynamicValue((ctx) => new Engine({
     redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys), incidents: ctx.get(IncidentStore), store: ctx.get(RecoveryStore),
     queue: ctx.get(RecoveryQueue), audit: ctx.get(AuditLog), registry, clock, log,
     settings: { workflows: config.workflows, params: config.params, paramsByKind: config.paramsByKind, dedupeWindowSeconds: config.incidents.dedupeWindowSeconds },
     node: ctx.get<string>(TOKENS.workerName),
     ...(policy ? { policy } : {}),
+    ...(config.breaker.enabled ? { breaker: ctx.get(MassFailureBreaker) } : {}),
   }));
   // Checked, in this order, before any job runs a recovery: the mass-failure breaker, then the concurrency limits.
   const gates: RecoveryGate[] = [];
+  if (config.breaker.enabled) gates.push(container.get(MassFailureBreaker));
   const admission = new Admission({
     redis: container.get<Redis>(TOKENS.redis), keys: container.get<Keys>(TOKENS.keys), incidents: container.get(IncidentStore), registry, log,
     enqueue: async (id) => {
       const waiting = await container.get(RecoveryStore).get(id);
-      if (waiting?.status !== 'queued') return;
+      // Never claimed: its first job is still on its way (it was put in line at fan-out).
+      if (waiting?.status !== 'queued' || !(await container.get<Redis>(TOKENS.redis).hexists(container.get<Keys>(TOKENS.keys).recovery(id), 'job'))) return;
       await container.get(RecoveryQueue).enqueueAgain(id, `admit-${Date.now()}`, jobOptionsFor(waiting.params, registry));
     },
   }, { global: config.limits.global, perTargetHost: config.limits.perTargetHost });
@@ -215,6 +226,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     loadReport,
     world,
     redis,
+    breaker: container.get(MassFailureBreaker),
     worker: () => (worker ??= container.get(RecoveryWorker)),
     async close(closeOptions = {}) {
       if (worker) await worker.close(closeOptions);

@@ -13,6 +13,8 @@ export interface AdmissionLimits {
   readonly global: number;
   /** Recoveries landing on one target host at once (when placement chose it); 0 = no limit. */
   readonly perTargetHost: number;
+  /** How long a slot outlives its holder's last renewal (default 30 s). */
+  readonly leaseMs?: number;
 }
 
 /**
@@ -118,7 +120,7 @@ export class Admission implements RecoveryGate {
     const rank = await this.rankOf(recovery);
     const [admitted, position, waiting] = await this.commands.rsrAdmit(
       keys.admissionWaiting(), keys.admissionPromoted(), keys.admissionSlots('global'), keys.admissionSlots(`target:${target ?? '-'}`),
-      recovery.id, rank, Date.now(), LEASE_MS, this.limits.global, this.limits.perTargetHost, target ? '1' : '0',
+      recovery.id, rank, Date.now(), this.limits.leaseMs ?? LEASE_MS, this.limits.global, this.limits.perTargetHost, target ? '1' : '0',
     );
     if (admitted === 1) return GO;
     return {
@@ -127,10 +129,18 @@ export class Admission implements RecoveryGate {
     };
   }
 
+  async enlist(recoveries: readonly Recovery[]): Promise<void> {
+    const gated = recoveries.filter((r) => r.subject.instance);
+    if (gated.length === 0 || (this.limits.global <= 0 && this.limits.perTargetHost <= 0)) return;
+    const multi = this.deps.redis.multi();
+    for (const recovery of gated) multi.zadd(this.deps.keys.admissionWaiting(), 'NX', await this.rankOf(recovery), recovery.id);
+    await multi.exec();
+  }
+
   async renew(recovery: Recovery): Promise<void> {
     if (!recovery.subject.instance) return;
     const { redis, keys } = this.deps;
-    const until = Date.now() + LEASE_MS;
+    const until = Date.now() + (this.limits.leaseMs ?? LEASE_MS);
     const target = typeof recovery.params.target === 'string' ? recovery.params.target : undefined;
     const multi = redis.multi().zadd(keys.admissionSlots('global'), 'XX', until, recovery.id);
     if (target) multi.zadd(keys.admissionSlots(`target:${target}`), 'XX', until, recovery.id);

@@ -27,6 +27,11 @@ export interface RecoveryGate {
   leave?(recovery: Recovery, reason: LeaveReason): Promise<void>;
   /** Called every few seconds while the recovery runs: keep leases taken by `enter` alive. */
   renew?(recovery: Recovery): Promise<void>;
+  /**
+   * New recoveries, before any of their jobs exist (a fan-out's children): a gate that orders work puts them
+   * in line now, so the first job to arrive cannot jump ahead of siblings whose jobs are still being added.
+   */
+  enlist?(recoveries: readonly Recovery[]): Promise<void>;
 }
 
 export const GO: GateVerdict = { kind: 'go' };

@@ -9,6 +9,7 @@ import type { Registry } from '../plugins/registry';
 import type { PolicyStore } from '../policy/policy-store';
 import type { ChildResult, ChildSpec, FenceEvidence, StepEngine } from '../plugins/api';
 import type { AuditLog } from './audit-log';
+import type { RecoveryGate } from './gates';
 import { childRecoveryId } from './ids';
 import { jobOptionsFor } from './sla-job-options';
 import type { Keys } from './keys';
@@ -28,6 +29,8 @@ export interface StepEngineDeps {
   readonly registry: Registry;
   /** The policy, when configured: each child is decided again from its own instance's facts. */
   readonly policy?: { readonly store: PolicyStore; readonly cloud: CloudDriver };
+  /** Told about children before their jobs exist (admission puts them in line by rank). */
+  readonly gates?: readonly RecoveryGate[];
 }
 
 /** The engine services one recovery's steps see. Every method is safe to repeat after a crash. */
@@ -61,10 +64,9 @@ export class RecoveryStepEngine implements StepEngine {
     });
     await multi.exec();
     // The params that count are the ones stored first (a re-run after a crash must not change them).
-    for (const id of ids) {
-      const stored = await store.get(id);
-      await queue.enqueueRun(id, jobOptionsFor(stored?.params ?? parent.params, this.deps.registry));
-    }
+    const stored = await Promise.all(ids.map((id) => store.get(id)));
+    for (const gate of this.deps.gates ?? []) await gate.enlist?.(stored.filter((r): r is Recovery => r !== undefined && r.status !== 'done'));
+    for (const [i, id] of ids.entries()) await queue.enqueueRun(id, jobOptionsFor(stored[i]?.params ?? parent.params, this.deps.registry));
     if (children.length > 0) {
       await this.audit(`fanned out ${children.length} child recover${children.length === 1 ? 'y' : 'ies'}`, { children: ids });
     }

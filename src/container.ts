@@ -168,6 +168,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
       store: PolicyStore.load(readFileSync(config.policy.file, 'utf8'), config.policy.file, {
         slas: new Set(registry.listSlas().map((sla) => sla.name)),
         workflows: new Set(registry.listWorkflows().map((workflow) => workflow.name)),
+        slaWorkflows: new Map(registry.listSlas().map((sla) => [sla.name, sla.workflows])),
+        handles: new Map(registry.listWorkflows().map((workflow) => [workflow.name, workflow.handles])),
       }),
       cloud,
     }

@@ -14,6 +14,20 @@ export const EVACUABLE_TAG = 'evacuable';
 export interface PolicyReferences {
   readonly slas: ReadonlySet<string>;
   readonly workflows: ReadonlySet<string>;
+  /**
+   * Each SLA's allowed and preferred workflows, and the failure kinds each workflow handles. When given, a
+   * rule's workflow must be allowed by its SLA, and a rule that names no workflow gets, per failure kind, the
+   * first of its SLA's preferred workflows that handles that kind.
+   */
+  readonly slaWorkflows?: ReadonlyMap<string, { readonly allowed: readonly string[]; readonly preferred: readonly string[] }>;
+  readonly handles?: ReadonlyMap<string, readonly FailureKind[]>;
+}
+
+const ALL_KINDS = Object.keys(FailureKind.keys) as FailureKind[];
+
+/** The first of the SLA's preferred workflows that handles `kind`, when the references say. */
+function preferredFor(refs: PolicyReferences, sla: string, kind: FailureKind): string | undefined {
+  return refs.slaWorkflows?.get(sla)?.preferred.find((workflow) => refs.handles?.get(workflow)?.includes(kind));
 }
 
 /** A policy file that was refused: names the file; `paths` carries each field path (`rules[1].match.vm.flavour`). */
@@ -74,6 +88,8 @@ interface CompiledRule {
   readonly name: string;
   readonly test: Predicate | null;
   readonly decision: Decision;
+  /** When the rule names no workflow: the decision per failure kind (its SLA's preferred workflow for it). */
+  readonly byKind?: Readonly<Partial<Record<FailureKind, Decision>>>;
 }
 
 /** A validated, compiled policy. Immutable; `version` is a content hash. */
@@ -103,7 +119,7 @@ export class Policy {
     const rules = this.#byEvent[facts.event];
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
-      if (rule.test === null || rule.test(facts)) return rule.decision;
+      if (rule.test === null || rule.test(facts)) return rule.byKind?.[facts.event] ?? rule.decision;
     }
     // Unreachable: the default rule matches everything and is in every list.
     throw new Error(`policy ${this.version}: no rule matched event ${facts.event}`);
@@ -134,7 +150,7 @@ export function loadPolicy(text: string, file: string, references: PolicyReferen
   const problems = checkSemantics(document, references);
   if (problems.length > 0) throw new PolicyError(file, problems);
   const version = versionOf(document);
-  const rules = document.rules.map((rule) => compileRule(rule, document, version));
+  const rules = document.rules.map((rule) => compileRule(rule, document, version, references));
   return new Policy(version, file, document, rules, document.rules.map((r) => (r.match?.events === undefined ? null : list(r.match.events))));
 }
 
@@ -189,8 +205,26 @@ function checkSemantics(document: PolicyDocument, refs: PolicyReferences): Field
     if (sla === undefined) problems.push({ path: `rules[${i}].sla`, message: `${label}: no sla (set it on the rule or in defaults)` });
     else if (!refs.slas.has(sla)) problems.push({ path: rule.sla ? `rules[${i}].sla` : 'defaults.sla', message: `${label}: unknown SLA "${sla}" (known: ${[...refs.slas].sort().join(', ') || 'none'})` });
     const workflow = rule.workflow ?? document.defaults?.workflow;
-    if (workflow === undefined) problems.push({ path: `rules[${i}].workflow`, message: `${label}: no workflow (set it on the rule or in defaults)` });
-    else if (!refs.workflows.has(workflow)) problems.push({ path: rule.workflow ? `rules[${i}].workflow` : 'defaults.workflow', message: `${label}: unknown workflow "${workflow}" (known: ${[...refs.workflows].sort().join(', ') || 'none'})` });
+    const path = rule.workflow ? `rules[${i}].workflow` : 'defaults.workflow';
+    const slaWorkflows = sla === undefined ? undefined : refs.slaWorkflows?.get(sla);
+    if (workflow === undefined) {
+      if (!slaWorkflows || sla === undefined) {
+        problems.push({ path: `rules[${i}].workflow`, message: `${label}: no workflow (set it on the rule or in defaults)` });
+      } else {
+        const kinds = rule.match?.events === undefined ? ALL_KINDS : list(rule.match.events);
+        const uncovered = kinds.filter((kind) => preferredFor(refs, sla, kind) === undefined);
+        if (uncovered.length > 0) {
+          problems.push({
+            path: `rules[${i}].workflow`,
+            message: `${label}: no workflow for ${uncovered.join(', ')}: none of SLA "${sla}"'s preferred workflows (${slaWorkflows.preferred.join(', ') || 'none'}) handles it; name a workflow, or limit the rule's events`,
+          });
+        }
+      }
+    } else if (!refs.workflows.has(workflow)) {
+      problems.push({ path, message: `${label}: unknown workflow "${workflow}" (known: ${[...refs.workflows].sort().join(', ') || 'none'})` });
+    } else if (slaWorkflows && !slaWorkflows.allowed.includes(workflow)) {
+      problems.push({ path, message: `${label}: workflow "${workflow}" is not allowed by SLA "${sla}" (allowed: ${slaWorkflows.allowed.join(', ')})` });
+    }
   });
   return problems;
 }
@@ -229,15 +263,18 @@ export function isEvacuable(instance: InstanceFacts, image?: ImageFacts): boolea
   return isTruthy(image?.properties?.[EVACUABLE_TAG]);
 }
 
-function compileRule(rule: PolicyRule, document: PolicyDocument, version: string): CompiledRule {
+function compileRule(rule: PolicyRule, document: PolicyDocument, version: string, refs: PolicyReferences): CompiledRule {
   const params = deepFreeze({ ...(document.defaults?.params ?? {}), ...(rule.params ?? {}) });
-  const decision: Decision = Object.freeze({
-    rule: rule.name,
-    sla: (rule.sla ?? document.defaults?.sla)!,
-    workflow: (rule.workflow ?? document.defaults?.workflow)!,
-    params,
-    policyVersion: version,
-  });
+  const sla = (rule.sla ?? document.defaults?.sla)!;
+  const named = rule.workflow ?? document.defaults?.workflow;
+  const decisionWith = (workflow: string): Decision => Object.freeze({ rule: rule.name, sla, workflow, params, policyVersion: version });
+  const decision = decisionWith(named ?? '');
+  const byKind: Partial<Record<FailureKind, Decision>> | undefined = named === undefined
+    ? Object.freeze(Object.fromEntries(ALL_KINDS.flatMap((kind) => {
+      const workflow = preferredFor(refs, sla, kind);
+      return workflow ? [[kind, decisionWith(workflow)]] : [];
+    })))
+    : undefined;
   const tests: Predicate[] = [];
   const vm = rule.match?.vm;
   if (vm) {
@@ -307,14 +344,14 @@ function compileRule(rule: PolicyRule, document: PolicyDocument, version: string
   const needsInstance = tests.length > 0;
   const needsHost = hostTests.length > 0;
   const all = [...tests, ...hostTests];
-  if (all.length === 0) return { name: rule.name, test: null, decision };
+  if (all.length === 0) return { name: rule.name, test: null, decision, ...(byKind ? { byKind } : {}) };
   const test: Predicate = (f) => {
     if (needsInstance && f.instance === undefined) return false;
     if (needsHost && f.host === undefined) return false;
     for (let i = 0; i < all.length; i++) if (!all[i]!(f)) return false;
     return true;
   };
-  return { name: rule.name, test, decision };
+  return { name: rule.name, test, decision, ...(byKind ? { byKind } : {}) };
 }
 
 function deepFreeze<T>(value: T): T {

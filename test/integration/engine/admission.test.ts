@@ -2,6 +2,7 @@ import test from 'ava';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Recovery } from '../../../src/domain';
+import { decodeOrThrow, Recovery as RecoveryCodec } from '../../../src/domain';
 import { Admission } from '../../../src/engine/admission';
 import type { AdmissionLimits } from '../../../src/engine/admission';
 import type { IncidentStore } from '../../../src/engine/incident-store';
@@ -18,10 +19,10 @@ const registry = { findSla: (name: string) => SLAS.get(name) } as unknown as Reg
 const incidents = { get: async () => undefined } as unknown as IncidentStore;
 
 function vm(id: string, sla: string, extra: Record<string, unknown> = {}, createdAt = '2026-11-25T10:00:00.000Z'): Recovery {
-  return {
+  return decodeOrThrow(RecoveryCodec, {
     id, incidentId: `inc-${id}`, workflow: 'evacuate-instance', subject: { host: 'compute-1', instance: id }, status: 'queued',
-    createdAt, updatedAt: createdAt, attempts: 0 as Recovery['attempts'], params: { sla, ...extra },
-  };
+    createdAt, updatedAt: createdAt, attempts: 0, params: { sla, ...extra },
+  }, 'recovery');
 }
 
 async function admission(client: Redis, limits: AdmissionLimits) {
@@ -97,7 +98,8 @@ test('host-level recoveries and no limits at all take no slot and touch no key',
   t.is((await unlimited.gate.enter(vm('vm-y', 'gold'))).kind, 'go');
   t.deepEqual(await client.keys(`${unlimited.prefix}:*`), []);
   const limited = await admission(client, { global: 1, perTargetHost: 0 });
-  const host: Recovery = { ...vm('host-rec', 'gold'), subject: { host: 'compute-1' } };
+  const { subject: _vmSubject, ...rest } = vm('host-rec', 'gold');
+  const host: Recovery = { ...rest, subject: { host: _vmSubject.host } };
   t.is((await limited.gate.enter(host)).kind, 'go');
   t.is((await limited.gate.enter({ ...host, id: 'host-rec-2' })).kind, 'go', 'a second host-level recovery is not held by the first');
   t.deepEqual(await client.keys(`${limited.prefix}:*`), []);

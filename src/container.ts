@@ -33,6 +33,7 @@ import { RecoveryStore } from './engine/recovery-store';
 import { Admission } from './engine/admission';
 import { MassFailureBreaker } from './engine/breaker';
 import { Escalation } from './engine/escalation';
+import { SlaCompliance } from './engine/sla-compliance';
 import type { RecoveryGate } from './engine/gates';
 import { jobOptionsFor } from './engine/sla-job-options';
 import { RecoveryRunner } from './engine/runner';
@@ -200,10 +201,15 @@ export async function buildApp(options: AppOptions): Promise<App> {
     },
   }, { global: config.limits.global, perTargetHost: config.limits.perTargetHost });
   gates.push(admission);
+  const compliance = new SlaCompliance(container.get<Redis>(TOKENS.redis), container.get<Keys>(TOKENS.keys));
   const escalation = new Escalation({
     redis: container.get<Redis>(TOKENS.redis), keys: container.get<Keys>(TOKENS.keys), store: container.get(RecoveryStore),
     incidents: container.get(IncidentStore), queue: container.get(RecoveryQueue), audit: container.get(AuditLog),
     notifier: container.get<Notifier>(NOTIFIER), registry, clock, log, worker: container.get<string>(TOKENS.workerName),
+    onBreach: async (recovery, sla) => {
+      if (!recovery.subject.instance) return;
+      await compliance.recordBreach(container.get<Redis>(TOKENS.redis).multi(), { recoveryId: recovery.id, sla: sla.name, workflow: recovery.workflow }).exec();
+    },
   });
   container.bind(RecoveryRunner).toDynamicValue((ctx) => new RecoveryRunner({
     redis: ctx.get(TOKENS.redis), keys: ctx.get(TOKENS.keys), store: ctx.get(RecoveryStore), incidents: ctx.get(IncidentStore),
@@ -212,6 +218,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     worker: ctx.get(TOKENS.workerName), dedupeWindowSeconds: config.incidents.dedupeWindowSeconds,
     gates,
     escalation,
+    compliance,
     ...(policy ? { policy } : {}),
   }));
   container.bind(RecoveryWorker).toDynamicValue((ctx) => new RecoveryWorker(

@@ -2,8 +2,8 @@
  * sla-pack — the built-in service levels: platinum, gold, silver, bronze, best-effort.
  *
  * Loaded like an operator's plugin (from the install's `plugins/`), checked by the same SLA codec, listed by
- * `resurrect validate plugins`. Nothing applies an SLA at runtime yet: see docs/writing-slas.md for what each
- * field will drive once the policy layer is wired, and for writing your own tier.
+ * `resurrect validate plugins`. A policy rule names the tier of each recovery; docs/writing-slas.md says what
+ * each field drives (priority, slots, deadline, ladder) and how to write your own tier.
  *
  * | tier        | deadline | priority | attempts, backoff     | ladder (budgets in s)                                    |
  * |-------------|----------|----------|-----------------------|----------------------------------------------------------|

@@ -1,9 +1,11 @@
 import { Command, Option } from 'commander';
 import { ResurrectError } from '../domain';
 import { audit } from './commands/audit';
+import { breakerApprove, breakerClose, breakerStatus } from './commands/breaker';
 import { decide } from './commands/decide';
 import { demo } from './commands/demo';
 import { fenceConfirm, fencePending } from './commands/fence';
+import { plan } from './commands/plan';
 import { simFail, simFault, simRecover } from './commands/sim';
 import { simServe } from './commands/sim-serve';
 import { sla } from './commands/sla';
@@ -74,12 +76,32 @@ export async function main(argv: string[]): Promise<number> {
     .option('--seed <n>', 'simulator seed', '42')
     .action((opts) => run(() => demo({ ...globals(), ...opts }))());
 
+  program.command('plan').description('dry run: what a failure of these hosts would do now (order, targets, predicted times); changes nothing')
+    .requiredOption('--fail <hosts>', 'the failed host(s), comma-separated')
+    .addOption(new Option('--kind <kind>', 'failure kind').choices(['host-down', 'service-down', 'host-degraded']).default('host-down'))
+    .action((opts) => run(() => plan({ ...globals(), ...opts }))());
+
   program.command('decide').description("give an operator's decision to a recovery waiting for one")
     .argument('<recovery>', 'recovery id')
     .addArgument(new Command().createArgument('<decision>', 'the decision').choices(['approve', 'deny', 'resolve']))
     .option('--by <name>', 'who decides (default: $USER)')
     .option('--comment <text>', 'recorded in the audit trail')
     .action((recovery, decision, opts) => run(() => decide(recovery, decision, { ...globals(), ...opts }))());
+
+  const breaker = program.command('breaker').description('the mass-failure breaker: see what it holds, approve hosts, close it');
+  breaker.command('status').description('per scope: open or closed, failed, held and approved hosts, held recoveries')
+    .action(() => run(() => breakerStatus(globals()))());
+  breaker.command('approve').description('let the held recoveries of some (or all) hosts of an open breaker go on; it stays open')
+    .argument('<scope>', 'the zone, aggregate or segment')
+    .option('--hosts <hosts>', 'comma-separated hosts to approve (default: every held host)')
+    .option('--by <name>', 'who approves (default: $USER)')
+    .option('--comment <text>', 'recorded in the audit trail')
+    .action((scope, opts) => run(() => breakerApprove(scope, { ...globals(), ...opts }))());
+  breaker.command('close').description('close the breaker of a scope: release every held recovery, count failures afresh')
+    .argument('<scope>', 'the zone, aggregate or segment')
+    .option('--by <name>', 'who closes it (default: $USER)')
+    .option('--comment <text>', 'recorded in the audit trail')
+    .action((scope, opts) => run(() => breakerClose(scope, { ...globals(), ...opts }))());
 
   const fence = program.command('fence').description('manual fencing: confirm that a host is powered off');
   fence.command('confirm').description('confirm the power-off of a host a manual fencing device waits for').argument('<host>')

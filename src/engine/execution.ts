@@ -12,6 +12,7 @@ import type { PolicyStore } from '../policy/policy-store';
 import type { AuditLog } from './audit-log';
 import type { Escalation } from './escalation';
 import type { RecoveryGate } from './gates';
+import type { SlaCompliance } from './sla-compliance';
 import type { IncidentStore } from './incident-store';
 import type { Keys } from './keys';
 import type { RecoveryQueue } from './recovery-queue';
@@ -39,6 +40,8 @@ export interface RunnerDeps {
   readonly gates?: readonly RecoveryGate[];
   /** SLA deadlines and escalation ladders; without it, SLAs only set job priority and retries. */
   readonly escalation?: Escalation;
+  /** Where finished per-VM recoveries are counted against their SLA. */
+  readonly compliance?: SlaCompliance;
 }
 
 /** How a single job's run of a machine ended. */

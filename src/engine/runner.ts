@@ -1,4 +1,5 @@
 import type Bull from 'bull';
+import type { ChainableCommander } from 'ioredis';
 import type { Outcome, Recovery } from '../domain';
 import { isoNow, nonRetryable, Outcome as OutcomeCodec } from '../domain';
 import type { ChildResult, RecoveryOutput } from '../plugins/api';
@@ -230,6 +231,7 @@ export class RecoveryRunner {
     const multi = redis.multi();
     store.save(multi, finished);
     if (recovery.subject.instance) store.releaseInstance(multi, recovery.subject.instance, recovery.id);
+    await this.countAgainstSla(multi, finished, now);
     audit.append(multi, {
       at: isoNow(now), type: 'decision', incidentId: recovery.incidentId, recoveryId: recovery.id, workflow: recovery.workflow,
       attempt, worker, outcome, message: `recovery ${outcome}${reason ? `: ${reason}` : ''}`,
@@ -248,6 +250,22 @@ export class RecoveryRunner {
     log.info({ recovery: recovery.id, incident: recovery.incidentId, outcome, reason }, `${describe(recovery)}: ${outcome}${reason ? ` (${reason})` : ''}`);
     await this.leaveGates(finished, 'done');
     await this.propagateToParent(finished);
+  }
+
+  /**
+   * Per-VM recoveries are what an SLA promises (a host recovery is only the means), so only they are counted:
+   * time to recover from the incident's opening, against the deadline of the SLA their decision named.
+   */
+  private async countAgainstSla(multi: ChainableCommander, finished: Recovery, now: number): Promise<void> {
+    const { compliance, registry, incidents } = this.deps;
+    const slaName = finished.params.sla;
+    if (!compliance || !finished.subject.instance || typeof slaName !== 'string') return;
+    const incident = await incidents.get(finished.incidentId);
+    const openedAt = incident ? Date.parse(incident.openedAt) : Date.parse(finished.createdAt);
+    compliance.record(multi, {
+      recoveryId: finished.id, sla: slaName, workflow: finished.workflow, outcome: finished.outcome ?? 'failed',
+      seconds: Math.max(0, (now - openedAt) / 1000), deadlineSeconds: registry.findSla(slaName)?.deadlineSeconds ?? null, breached: false,
+    });
   }
 
   /** Records a child's result with its parent; the child that completes the set wakes the parent, once. */

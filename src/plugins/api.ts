@@ -120,7 +120,7 @@ export interface WorkflowDefinition {
 /**
  * A service level, as plugins contribute it: deadline (RTO), priority, retry budget, allowed and preferred
  * workflows and an escalation ladder. The shape is the io-ts codec in `sla-codec.ts`, checked at load. The
- * policy layer (not built yet) will apply it per recovery; see docs/writing-slas.md.
+ * policy names one per recovery; see docs/writing-slas.md for what each field drives.
  */
 export type { EscalationAction, EscalationRung, SlaDefinition, SlaRetry, SlaWorkflows } from './sla-codec';
 export { ESCALATION_ACTIONS } from './sla-codec';

@@ -2,9 +2,9 @@
  * The SLA codec: what an SLA plugin may declare, checked at load (shape, unknown keys, consistency) with
  * field paths in every message. The types in `api.ts` are derived from these codecs.
  *
- * Nothing in the engine applies an SLA at runtime yet: the loader validates and registers them, the registry
- * lists them. The policy layer will turn `deadlineSeconds` into a delayed job, `priority` and `retry` into bull
- * job options, `workflows` into the choice of workflow and `escalation` into the ladder it climbs.
+ * At runtime `priority` and `retry` become bull job options (`sla-job-options.ts`), the deadline and priority
+ * rank a recovery for a slot (`admission.ts`), `deadlineSeconds` and the rung budgets become delayed jobs and
+ * `escalation` the ladder a recovery climbs (`escalation.ts`), and `workflows` is checked by the policy.
  */
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/Either';

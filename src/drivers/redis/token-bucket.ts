@@ -78,8 +78,7 @@ export class TokenBucket {
     if (this.unlimited) return { waitedMs: 0 };
     const started = Date.now();
     for (let slept = false; ; slept = true) {
-      const wait = await this.step();
-      if (signal?.aborted) throw signal.reason;
+      const wait = await untilAborted(this.step(), signal);
       if (wait === 0) return { waitedMs: slept ? Date.now() - started : 0 };
       // A little jitter, so waiters woken by the same refill do not all ask again in the same millisecond.
       await systemClock.sleep(wait + Math.floor(Math.random() * Math.min(wait, 20)), signal);
@@ -93,5 +92,23 @@ export class TokenBucket {
     } catch (err) {
       throw retryable('RSR_DRIVER_UNAVAILABLE', `token bucket ${this.key}: cannot reach Redis for a token: ${(err as Error).message}`, { cause: err });
     }
+  }
+}
+
+/** The promise, or the signal's reason as soon as it aborts: a Redis that is reconnecting must not stretch a step's timeout. */
+async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  // Given up on at an abort, its later failure is nobody's business: do not let it surface as unhandled.
+  promise.catch(() => undefined);
+  if (signal.aborted) throw signal.reason;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort!);
   }
 }

@@ -75,6 +75,22 @@ test('a caller waiting for a token stops at once with the reason of its aborted 
   t.is(stamps.length, 1);
 });
 
+test('an abort also cuts short a token request stuck on a Redis that is reconnecting', async (t) => {
+  const stamps: number[] = [];
+  // Queues its commands until it connects, which it never does.
+  const client = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 200 });
+  client.on('error', () => undefined);
+  const driver = new RateLimitedCloud(stampingCloud(stamps), new TokenBucket(client, freshKey(), { ratePerSecond: 10, burst: 1 }), testLog());
+  const controller = new AbortController();
+  const reason = new Error('step timed out');
+  setTimeout(() => controller.abort(reason), 100);
+  const before = Date.now();
+  t.is(await t.throwsAsync(driver.getInstance('vm-x', { signal: controller.signal })), reason);
+  t.true(Date.now() - before < 2_000);
+  t.is(stamps.length, 0);
+  client.disconnect();
+});
+
 test('rate 0 means no limit and no Redis at all: a client that cannot connect does not matter', async (t) => {
   const stamps: number[] = [];
   const client = unreachable();

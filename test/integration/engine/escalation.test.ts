@@ -2,6 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { Keys } from '../../../src/engine/keys';
+import { SlaCompliance } from '../../../src/engine/sla-compliance';
 import { defineSla, definePlugin } from '../../../src/plugins/api';
 import { RecordingNotifier, startEngine } from '../../helpers/engine';
 import { useRedis } from '../../helpers/redis';
@@ -82,9 +84,10 @@ test('a rung that runs out of time ⇒ the next rung runs (audited, notified); a
   t.regex(page?.summary ?? '', /vm-b .*fast-gold/);
 });
 
-test('a recovery still running at its deadline ⇒ one breach, audited and notified, whichever worker fires it', async (t) => {
+test('a recovery still running at its deadline ⇒ one breach, audited, notified and counted against its SLA', async (t) => {
   const notifier = new RecordingNotifier();
-  const h = await startEngine(redis, { plugins: [plugin], notifier, config: { policy: { file: policy('tight') } } });
+  const prefix = redis.newPrefix();
+  const h = await startEngine(redis, { prefix, plugins: [plugin], notifier, config: { policy: { file: policy('tight') } } });
   t.teardown(() => h.close());
   h.world.crashInstance('vm-c');
   h.world.injectFault({ kind: 'never-active', instance: 'vm-c' });
@@ -96,11 +99,14 @@ test('a recovery still running at its deadline ⇒ one breach, audited and notif
   const trail = await h.trail(incident.recoveryId);
   t.is(trail.filter((line) => line.startsWith('deadline breached:')).length, 1);
   t.true(trail.some((line) => /missed SLA tight's 1 s deadline/.test(line)), trail.join('\n'));
+  const [report] = await new SlaCompliance(h.app.redis, new Keys(prefix)).report();
+  t.like(report, { sla: 'tight', total: 1, escalated: 1, breached: 1, withinDeadline: 0, compliance: 0 });
 });
 
 test('a VM recovered on its first rung climbs nothing and breaches nothing; its clocks fire into the void', async (t) => {
   const notifier = new RecordingNotifier();
-  const h = await startEngine(redis, { plugins: [plugin], notifier, config: { policy: { file: policy('tight') } } });
+  const prefix = redis.newPrefix();
+  const h = await startEngine(redis, { prefix, plugins: [plugin], notifier, config: { policy: { file: policy('tight') } } });
   t.teardown(() => h.close());
   h.world.crashInstance('vm-a');
   const { incident } = await h.app.engine.report({ kind: 'instance-down', host: 'compute-1', instance: 'vm-a' });
@@ -110,4 +116,6 @@ test('a VM recovered on its first rung climbs nothing and breaches nothing; its 
   t.deepEqual(notifier.topics().filter((topic) => topic.startsWith('sla.')), []);
   const trail = await h.trail(incident.recoveryId);
   t.false(trail.some((line) => /climbing|breached/.test(line)), trail.join('\n'));
+  const [report] = await new SlaCompliance(h.app.redis, new Keys(prefix)).report();
+  t.like(report, { sla: 'tight', total: 1, recovered: 1, breached: 0, withinDeadline: 1, compliance: 1 });
 });

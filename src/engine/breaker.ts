@@ -15,8 +15,9 @@
  * A host counts once however many events it sends.
  *
  * What "held" cannot stop: a job already past the gate runs on to its end — the gate is asked when a job
- * starts, not between steps. A host recovery that started before the breaker opened may still fence (its
- * evacuations, separate jobs, are then held... unless the fence was confirmed, see `enter`).
+ * starts, not between steps, and a step in flight is never interrupted. A host recovery that started before
+ * the breaker opened may still fence in that job; its evacuations (separate jobs) then go on too, because
+ * a confirmed fence exempts a host (see `enter`). docs/breaker.md says all of this for operators.
  *
  * State lives in Redis only, under `keys.breaker*`, so every engine and worker process shares one breaker,
  * and the changes that must be atomic (count and open; hold versus approve) are Lua scripts.
@@ -29,7 +30,7 @@ import { InputError, isoNow } from '../domain';
 import type { CloudDriver } from '../drivers/cloud/port';
 import type { Notification, Notifier } from '../drivers/notify/port';
 import type { AuditLog } from './audit-log';
-import type { GateVerdict, RecoveryGate } from './gates';
+import type { GatedJob, GateVerdict, RecoveryGate } from './gates';
 import { GO } from './gates';
 import type { Keys } from './keys';
 import type { RecoveryQueue } from './recovery-queue';
@@ -116,10 +117,7 @@ export interface ReleaseResult {
   readonly released: readonly string[];
 }
 
-/** A job's wake event, when the runner tells the gate what woke the recovery (so a hold does not lose it). */
-export interface GatedJob {
-  readonly event?: { readonly type: string; readonly [k: string]: unknown };
-}
+export type { GatedJob } from './gates';
 
 /**
  * Counts a failure and opens the breaker, atomically: two processes reporting the threshold-crossing hosts at
@@ -318,10 +316,8 @@ export class MassFailureBreaker implements RecoveryGate {
       );
       if (verdict !== 'hold') continue;
       const reason = `mass-failure breaker open for ${this.deps.settings.scope} ${scope}: ${host} is held until an operator approves it (resurrect breaker approve ${scope} --hosts ${host})`;
-      if (Number(fresh) === 1) {
-        await this.write({ incidentId: recovery.incidentId, recoveryId: recovery.id, workflow: recovery.workflow, message: `held: ${reason}`, details: { scope, host } });
-        this.deps.log.warn({ recovery: recovery.id, host, scope }, `recovery ${recovery.id} held: ${reason}`);
-      }
+      // The runner writes the recovery's "held: <reason>" audit line; the log says it once per recovery.
+      if (Number(fresh) === 1) this.deps.log.warn({ recovery: recovery.id, host, scope }, `recovery ${recovery.id} held: ${reason}`);
       return { kind: 'hold', reason };
     }
     return GO;
@@ -355,7 +351,7 @@ export class MassFailureBreaker implements RecoveryGate {
     await this.write({ incidentId: scopeTrail(scope), message: says, details: { scope, by, approved, released, ...(comment ? { comment } : {}) } });
     await this.auditIncidents(scope, approved, `${by} approved ${'{host}'} at the mass-failure breaker of ${scope}: its recovery resumes${comment ? ` (${comment})` : ''}`);
     await this.notify({ severity: 'warning', topic: 'breaker.approved', summary: says, details: { scope, by, approved } });
-    this.deps.log.warn({ scope, by, approved, released }, says);
+    this.deps.log.info({ scope, by, approved, released }, says);
     return { scope, approved, released };
   }
 
@@ -377,7 +373,7 @@ export class MassFailureBreaker implements RecoveryGate {
     await this.write({ incidentId: scopeTrail(scope), message: says, details: { scope, by, hosts, released, ...(comment ? { comment } : {}) } });
     await this.auditIncidents(scope, hosts, `the mass-failure breaker of ${scope} was closed by ${by}: the recovery of {host} resumes`);
     await this.notify({ severity: 'info', topic: 'breaker.closed', summary: says, details: { scope, by, hosts } });
-    this.deps.log.warn({ scope, by, released }, says);
+    this.deps.log.info({ scope, by, released }, says);
     return { scope, approved: hosts, released, wasOpen: Number(wasOpen) === 1 };
   }
 

@@ -15,7 +15,14 @@ export type SimCommand =
   | { readonly op: 'fail'; readonly target: string; readonly mode: SimFailMode; readonly emit: boolean }
   | { readonly op: 'recover'; readonly host: string }
   | { readonly op: 'fault'; readonly spec: unknown }
-  | { readonly op: 'status' };
+  | { readonly op: 'status' }
+  | ({ readonly op: 'plan' } & PlanRequest);
+
+/** `resurrect plan` asks the running engine, which plans with its own cloud, policy and SLAs. */
+export interface PlanRequest {
+  readonly failedHosts: readonly string[];
+  readonly kind?: FailureKind;
+}
 
 export interface SimReply {
   readonly ok: boolean;
@@ -36,8 +43,14 @@ export const EVENT_FOR_MODE: Readonly<Record<SimFailMode, FailureKind>> = {
 };
 
 /** Applies a command to the world; a `fail` also reports the failure event, as a host monitor would. */
-export async function applySimCommand(world: SimWorld | undefined, command: SimCommand, report: (event: FailureEvent) => Promise<unknown>): Promise<unknown> {
+export async function applySimCommand(
+  world: SimWorld | undefined, command: SimCommand, report: (event: FailureEvent) => Promise<unknown>, plan?: (request: PlanRequest) => Promise<unknown>,
+): Promise<unknown> {
   if (command.op === 'report') return report(command.event as FailureEvent);
+  if (command.op === 'plan') {
+    if (!plan) throw nonRetryable('RSR_INPUT_INVALID', 'this engine does not serve plans');
+    return plan({ failedHosts: command.failedHosts, ...(command.kind ? { kind: command.kind } : {}) });
+  }
   if (!world) throw nonRetryable('RSR_INPUT_INVALID', 'this engine runs no simulated cloud');
   switch (command.op) {
     case 'fail': {
@@ -60,13 +73,16 @@ export async function applySimCommand(world: SimWorld | undefined, command: SimC
     case 'status':
       return world.snapshot();
   }
+  throw nonRetryable('RSR_INPUT_INVALID', `unknown command ${JSON.stringify((command as { op?: unknown }).op)}`);
 }
 
 /** Serves commands for this engine (and its simulated world, if any) until the returned function is called. */
 export async function serveSimControl(options: {
   subscriber: Redis; publisher: Redis; prefix: string; world?: SimWorld; log: Logger; report: (event: FailureEvent) => Promise<unknown>;
+  /** Answers `resurrect plan` (a dry run: nothing is changed). */
+  plan?: (request: PlanRequest) => Promise<unknown>;
 }): Promise<() => Promise<void>> {
-  const { subscriber, publisher, prefix, world, log, report } = options;
+  const { subscriber, publisher, prefix, world, log, report, plan } = options;
   await subscriber.subscribe(channel(prefix));
   subscriber.on('message', (_channel, message) => {
     void (async () => {
@@ -75,7 +91,7 @@ export async function serveSimControl(options: {
       try {
         const parsed = JSON.parse(message) as { id: string; command: SimCommand };
         id = parsed.id;
-        reply = { ok: true, result: await applySimCommand(world, parsed.command, report) };
+        reply = { ok: true, result: await applySimCommand(world, parsed.command, report, plan) };
       } catch (err) {
         reply = { ok: false, error: toResurrectError(err).message };
         log.warn({ err: reply.error }, 'simulator command refused');

@@ -5,7 +5,7 @@ import { decodeOrThrow, dedupeKeyOf, FailureEvent, isoNow, nonRetryable, subject
 import type { ChildResult } from '../plugins/api';
 import type { Registry } from '../plugins/registry';
 import type { CloudDriver } from '../drivers/cloud/port';
-import type { Decision } from '../policy/policy';
+import type { Decision, Policy } from '../policy/policy';
 import type { PolicyStore, ReloadResult } from '../policy/policy-store';
 import type { AuditLog } from './audit-log';
 import { newIncidentId, rootRecoveryId } from './ids';
@@ -39,6 +39,8 @@ export interface EngineDeps {
   readonly node: string;
   /** When a policy file is configured: it decides workflow, SLA and params instead of `settings.workflows`. */
   readonly policy?: { readonly store: PolicyStore; readonly file: string; readonly cloud: CloudDriver };
+  /** The mass-failure breaker (breaker.ts), when enabled: counts each new host-level failure. */
+  readonly breaker?: { recordHostFailure(failure: { kind: FailureKind; host: string; incidentId: string }): Promise<unknown> };
 }
 
 /** How long gathering the facts a policy needs (host, instance) may take before deciding without them. */
@@ -105,6 +107,10 @@ export class Engine {
       message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}${decision ? `, SLA ${decision.sla} (policy ${decision.policyVersion}, rule ${decision.rule})` : ''}`,
       details: { event, ...(decision ? { decision } : {}) },
     });
+    // Before the job exists, so a failure that opens the breaker holds its own recovery too. A breaker that
+    // cannot count must not keep the incident from being recovered: it is logged, not thrown.
+    await this.deps.breaker?.recordHostFailure({ kind: event.kind, host: event.host, incidentId: id })
+      .catch((err: unknown) => log.error({ err: (err as Error).message, incident: id }, `mass-failure breaker could not count ${event.host}: ${(err as Error).message}`));
     await queue.enqueueRun(recoveryId, jobOptionsFor(recovery.params, registry));
     log.info({ incident: id, recovery: recoveryId, workflow }, `incident ${id} opened: ${event.kind} ${candidate.subject} → ${workflow}`);
     return { incident: candidate, created: true };
@@ -138,6 +144,11 @@ export class Engine {
     if (result.ok) this.deps.log.info({ version: result.policy.version, previous: result.previous }, `policy ${result.changed ? `now ${result.policy.version} (was ${result.previous})` : `unchanged (${result.previous})`}`);
     else this.deps.log.warn({ file: policy.file }, `policy reload refused, keeping ${result.current}: ${result.error.message}`);
     return result;
+  }
+
+  /** The policy new decisions are made with (the last one loaded); undefined without `policy.file`. Dry-run plans use it. */
+  currentPolicy(): Policy | undefined {
+    return this.deps.policy?.store.current();
   }
 
   /** Wakes a parked recovery with an operator's decision. */

@@ -257,7 +257,7 @@ export class Execution {
     const log = this.deps.log.child({ recovery: this.recovery.id, step: step.name });
     try {
       const decoded = step.input ? decodeOrThrow(step.input, input, `input of step ${step.name}`) : input;
-      const engine = new RecoveryStepEngine({ ...this.deps, notifier: this.deps.drivers.notifier }, this.recovery, this.options.attempt);
+      const engine = new RecoveryStepEngine({ ...this.deps, notifier: this.deps.drivers.notifier, cloud: this.deps.drivers.cloud }, this.recovery, this.options.attempt);
       const aborted = new Promise<never>((_, reject) => {
         controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
       });

@@ -20,9 +20,14 @@ export type LeaveReason = 'done' | 'parked' | 'retry' | 'preempted';
  * through Redis: the concurrency limits (`admission.ts`) and the mass-failure breaker (`breaker.ts`).
  * Gates are asked in order; the first that does not say `go` decides, and the gates before it are left again.
  */
+/** What the job at the gate carries: the event of a wake job (a gate that holds must not lose it). */
+export interface GatedJob {
+  readonly event?: { readonly type: string; readonly [k: string]: unknown };
+}
+
 export interface RecoveryGate {
   readonly name: string;
-  enter(recovery: Recovery): Promise<GateVerdict>;
+  enter(recovery: Recovery, job?: GatedJob): Promise<GateVerdict>;
   /** The run let go of the recovery: free what `enter` took. Must be safe to call when nothing was taken. */
   leave?(recovery: Recovery, reason: LeaveReason): Promise<void>;
   /** Called every few seconds while the recovery runs: keep leases taken by `enter` alive. */

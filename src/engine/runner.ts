@@ -62,7 +62,7 @@ export class RecoveryRunner {
       await this.deps.queue.defer(job);
       return { recoveryId, status: 'deferred' };
     }
-    const gated = await this.passGates(recovery, String(job.id));
+    const gated = await this.passGates(recovery, job);
     if (gated !== 'go') return { recoveryId, status: gated };
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
@@ -154,17 +154,26 @@ export class RecoveryRunner {
    * Asks every gate in turn. A `wait` or `hold` lets go of the claim (no job is left: the gate hands one back
    * when the recovery may run) and says why in the audit trail, once per reason.
    */
-  private async passGates(recovery: Recovery, jobId: string): Promise<'go' | 'waiting-slot' | 'held'> {
+  private async passGates(recovery: Recovery, job: Bull.Job<JobData>): Promise<'go' | 'waiting-slot' | 'held' | 'deferred'> {
     const entered: RecoveryGate[] = [];
+    const event = job.data.kind === 'wake' ? job.data.event : undefined;
     for (const gate of this.deps.gates ?? []) {
-      const verdict = await gate.enter(recovery);
+      const verdict = await gate.enter(recovery, event ? { event } : undefined);
       if (verdict.kind === 'go') {
         entered.push(gate);
         continue;
       }
       for (const earlier of entered) await earlier.leave?.(recovery, 'parked');
       await this.noteGate(recovery, `${gate.name}:${verdict.kind}`, verdict.reason);
-      await this.deps.store.release(recovery.id, jobId, verdict.kind === 'hold' ? 'waiting' : 'queued');
+      if (verdict.kind === 'wait' && event) {
+        // A wake carries its event: keep the job (deferred, event and all) rather than hand the recovery to a
+        // plain run later, which would resume it without the event. It stays parked meanwhile.
+        await this.deps.store.release(recovery.id, String(job.id), 'waiting');
+        await this.deps.queue.defer(job);
+        return 'deferred';
+      }
+      // A hold keeps a wake's event with the gate, which delivers it again on release.
+      await this.deps.store.release(recovery.id, String(job.id), verdict.kind === 'hold' ? 'waiting' : 'queued');
       return verdict.kind === 'hold' ? 'held' : 'waiting-slot';
     }
     await this.noteGate(recovery, undefined, undefined);

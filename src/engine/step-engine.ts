@@ -10,6 +10,10 @@ import type { PolicyStore } from '../policy/policy-store';
 import type { ChildResult, ChildSpec, FenceEvidence, StepEngine } from '../plugins/api';
 import type { AuditLog } from './audit-log';
 import type { RecoveryGate } from './gates';
+import type { IncidentStore } from './incident-store';
+import type { DecidedVm, PlacedVm, ServiceState } from '../plan/plan';
+import { actionOf, rankAndPlace } from '../plan/plan';
+import { mapBounded } from '../plan/planner';
 import { childRecoveryId } from './ids';
 import { jobOptionsFor } from './sla-job-options';
 import type { Keys } from './keys';
@@ -31,10 +35,19 @@ export interface StepEngineDeps {
   readonly policy?: { readonly store: PolicyStore; readonly cloud: CloudDriver };
   /** Told about children before their jobs exist (admission puts them in line by rank). */
   readonly gates?: readonly RecoveryGate[];
+  /** The cloud, for placement when there is no policy (with one, the policy's cloud is the same driver). */
+  readonly cloud?: CloudDriver;
+  readonly incidents?: IncidentStore;
 }
+
+/** How long gathering facts for decisions and placement at fan-out may take. */
+const FACTS_TIMEOUT_MS = 5_000;
 
 /** The engine services one recovery's steps see. Every method is safe to repeat after a crash. */
 export class RecoveryStepEngine implements StepEngine {
+  /** Instances whose own decision is to wait for an operator: their child runs that workflow instead. */
+  private readonly operatorWorkflows = new Map<string, string>();
+
   constructor(private readonly deps: StepEngineDeps, private readonly recovery: Recovery, private readonly attempt: number) {}
 
   async spawnChildren(children: readonly ChildSpec[]): Promise<string[]> {
@@ -43,6 +56,7 @@ export class RecoveryStepEngine implements StepEngine {
     const now = clock.now();
     const ids = children.map((child) => childRecoveryId(parent.id, child.key));
     const paramsOf = await this.childParams(children);
+    const workflowOf = (child: ChildSpec) => this.operatorWorkflows.get(child.subject.instance ?? '') ?? child.workflow;
     // Register every child before any job exists: a fast child must not find the set incomplete and wake
     // the parent early.
     const multi = redis.multi();
@@ -53,7 +67,7 @@ export class RecoveryStepEngine implements StepEngine {
         id,
         incidentId: parent.incidentId,
         parentId: parent.id,
-        workflow: child.workflow,
+        workflow: workflowOf(child),
         subject: child.subject,
         status: 'queued',
         createdAt: isoNow(now),
@@ -76,35 +90,91 @@ export class RecoveryStepEngine implements StepEngine {
   /**
    * Each child's params: the parent's, the child's own, and — with a policy — the decision for its instance
    * under the policy version the parent recorded (an in-flight recovery keeps its version), so a gold VM on a
-   * failed host gets gold's SLA whatever the host's. Facts that cannot be had leave the parent's decision.
+   * failed host gets gold's SLA whatever the host's. Then the same ranking and placement a dry-run plan uses
+   * (`src/plan/plan.ts`): each VM that will be evacuated gets a target host with room (`target`), in rank
+   * order, or the reason none fits (`noTarget`) before anything acts. Facts that cannot be had leave the
+   * parent's decision and no target (Nova's scheduler chooses).
    */
   private async childParams(children: readonly ChildSpec[]): Promise<(child: ChildSpec) => Record<string, unknown>> {
     const parent = this.recovery;
     const inherit = (child: ChildSpec) => ({ ...parent.params, ...(child.params ?? {}) });
-    const policy = this.deps.policy;
+    const cloud = this.deps.policy?.cloud ?? this.deps.cloud;
     const event = parent.params.event;
-    if (!policy || !FailureKind.is(event) || children.every((c) => !c.subject.instance)) return inherit;
+    if (!cloud || !FailureKind.is(event) || children.every((c) => !c.subject.instance)) return inherit;
+    const policy = this.deps.policy;
     const recorded = parent.params.policy as { version?: string } | undefined;
-    const decider = (recorded?.version && policy.store.byVersion(recorded.version)) || policy.store.current();
-    const signal = AbortSignal.timeout(5_000);
-    const hosts = [...new Set(children.map((c) => c.subject.host))];
+    const decider = policy ? (recorded?.version && policy.store.byVersion(recorded.version)) || policy.store.current() : undefined;
+    const signal = AbortSignal.timeout(FACTS_TIMEOUT_MS);
+    const failedHosts = [...new Set(children.map((c) => c.subject.host))];
     const [allHosts, ...instanceLists] = await Promise.all([
-      policy.cloud.listHosts({ signal }).catch(() => [] as Host[]),
-      ...hosts.map((host) => policy.cloud.listInstances(host, { signal }).catch(() => [] as Instance[])),
+      cloud.listHosts({ signal }).catch(() => [] as Host[]),
+      ...failedHosts.map((host) => cloud.listInstances(host, { signal }).catch(() => [] as Instance[])),
     ]);
     const instances = new Map(instanceLists.flat().map((i) => [i.id as string, i]));
-    return (child) => {
+    const hostByName = new Map(allHosts.map((h) => [h.name as string, h]));
+    const decided = new Map<string, DecidedVm>();
+    for (const child of children) {
       const instance = child.subject.instance ? instances.get(child.subject.instance) : undefined;
-      if (!instance) return inherit(child);
-      const host = allHosts.find((h) => h.name === child.subject.host);
-      const decision = decider.decide({ event, instance, ...(host ? { host } : {}) });
+      if (!instance) continue;
+      const host = hostByName.get(child.subject.host);
+      const decision = decider?.decide({ event, instance, ...(host ? { host } : {}) });
+      decided.set(instance.id, {
+        instance,
+        decision: {
+          rule: decision?.rule ?? null,
+          sla: decision?.sla ?? (typeof parent.params.sla === 'string' ? parent.params.sla : null),
+          // What runs is the child's workflow, unless the VM's own decision leaves it to an operator (a dev
+          // VM under notify-only on a failed host): the plan says so too (`actionOf`), so the run must.
+          workflow: decision && actionOf(decision.workflow, event) === 'operator' ? decision.workflow : child.workflow,
+          params: { ...inherit(child), ...(decision?.params ?? {}) },
+          policyVersion: decision?.policyVersion ?? null,
+        },
+      });
+    }
+    for (const vm of decided.values()) {
+      if (actionOf(vm.decision.workflow, event) === 'operator' && this.deps.registry.findWorkflow(vm.decision.workflow)) this.operatorWorkflows.set(vm.instance.id, vm.decision.workflow);
+    }
+    const placed = await this.place([...decided.values()], event, allHosts, failedHosts, cloud, signal);
+    return (child) => {
+      const vm = child.subject.instance ? decided.get(child.subject.instance) : undefined;
+      if (!vm) return inherit(child);
+      const spot = placed.get(vm.instance.id);
       return {
-        ...inherit(child),
-        ...decision.params,
-        sla: decision.sla,
-        policy: { version: decision.policyVersion, rule: decision.rule },
+        ...vm.decision.params,
+        ...(vm.decision.sla ? { sla: vm.decision.sla } : {}),
+        ...(vm.decision.rule && vm.decision.policyVersion ? { policy: { version: vm.decision.policyVersion, rule: vm.decision.rule } } : {}),
+        ...(spot ? { order: spot.order, ...(spot.target ? { target: spot.target } : {}), ...(spot.reason ? { noTarget: spot.reason } : {}) } : {}),
       };
     };
+  }
+
+  /** Ranks and places the VMs as a plan would; audits what will not fit before anything acts. */
+  private async place(vms: readonly DecidedVm[], kind: FailureKind, hosts: readonly Host[], failedHosts: readonly string[], cloud: CloudDriver, signal: AbortSignal): Promise<Map<string, PlacedVm>> {
+    if (vms.length === 0 || hosts.length === 0) return new Map();
+    try {
+      const candidates = hosts.filter((h) => !failedHosts.includes(h.name));
+      const services = new Map<string, ServiceState>();
+      await mapBounded(candidates, 16, async (h) => {
+        const service = await cloud.getService(h.name, { signal }).catch(() => undefined);
+        if (service) services.set(h.name, service);
+      });
+      const others = vms.some((vm) => vm.instance.serverGroup)
+        ? (await mapBounded(candidates, 16, (h) => cloud.listInstances(h.name, { signal }).catch(() => [] as Instance[]))).flat()
+        : [];
+      const incident = await this.deps.incidents?.get(this.recovery.incidentId);
+      const openedAtMs = incident ? Date.parse(incident.openedAt) : Date.parse(this.recovery.createdAt);
+      const placed = rankAndPlace({ vms, kind, openedAtMs, sla: (name) => this.deps.registry.findSla(name), hosts, services, failedHosts, others });
+      const wontFit = placed.filter((vm) => vm.target === null && vm.reason);
+      if (wontFit.length > 0) {
+        await this.audit(`placement: ${placed.length - wontFit.length} of ${placed.length} VMs have a target; ${wontFit.length} will not fit: ${wontFit.map((vm) => vm.reason).join('; ')}`, {
+          wontFit: wontFit.map((vm) => ({ instance: vm.instance.id, reason: vm.reason })),
+        });
+      }
+      return new Map(placed.map((vm) => [vm.instance.id as string, vm]));
+    } catch (err) {
+      this.deps.log.warn({ err, recovery: this.recovery.id }, 'placement failed; the cloud\'s scheduler will choose targets');
+      return new Map();
+    }
   }
 
   async childResults(): Promise<ChildResult[]> {

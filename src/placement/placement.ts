@@ -287,7 +287,9 @@ class HostIndex {
     const modeNote = mode === 'auto' ? '' : ` (mode ${mode})`;
     const heaps = pools.map((reserved) => this.heap(reserved, zone));
     if (heaps.every((h) => h.size === 0)) {
-      return `no ${poolWord}${where} is enabled and up${modeNote}; reserved hosts are used only in modes reserved-host, auto-priority and rh-priority`;
+      const spares = mode === 'auto' ? this.heap(true, zone).size : 0;
+      const hint = spares > 0 ? `; ${spares} reserved host${spares === 1 ? ' is' : 's are'} left for modes reserved-host, auto-priority and rh-priority` : '';
+      return `no ${poolWord}${where} is enabled and up${modeNote}${hint}`;
     }
     if (group && members && members.size > 0) {
       const hosts = [...members].sort();

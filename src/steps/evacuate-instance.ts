@@ -25,14 +25,22 @@ export const evacuateInstance = defineStep({
     const server = await drivers.cloud.getInstance(instance, { signal });
     const latest = latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host);
     if (evacuatedElsewhere(server, latest, host)) return startIfNeeded(server.host, false);
+    // Placement found no host with room at fan-out: say so now rather than let Nova fail it VM by VM.
+    const noTarget = recovery.params.noTarget;
+    if (typeof noTarget === 'string' && server.host === host && !inFlight(latest)) {
+      throw nonRetryable('RSR_NO_CAPACITY', `not evacuating ${instance}: ${noTarget}`, { details: { host, instance } });
+    }
+    // The target placement chose, on the first attempt; a retry lets Nova's scheduler choose (the room may
+    // have gone to someone else meanwhile).
+    const target = typeof recovery.params.target === 'string' && context.attempt === 1 ? recovery.params.target : undefined;
     let issued = false;
     if (server.host === host && !inFlight(latest)) {
       if (server.taskState !== null && server.status !== 'ERROR') {
         throw retryable('RSR_CLOUD_CONFLICT', `${instance} is busy (task state ${server.taskState}); will retry`);
       }
-      const accepted = await drivers.cloud.evacuate(instance, undefined, { signal });
+      const accepted = await drivers.cloud.evacuate(instance, target, { signal });
       issued = true;
-      await engine.audit(`evacuate ${instance} from ${host} accepted`, { requestId: accepted.requestId });
+      await engine.audit(`evacuate ${instance} from ${host}${target ? ` to ${target}` : ''} accepted`, { requestId: accepted.requestId, ...(target ? { target } : {}) });
     }
     const landed = await pollUntil(context, async () => {
       const now = await drivers.cloud.getInstance(instance, { signal });

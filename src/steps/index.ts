@@ -1,5 +1,6 @@
 import { definePlugin } from '../plugins/api';
 import { checkEvacuable } from './check-evacuable';
+import { attestFenced } from './attest-fenced';
 import { awaitComputeService } from './check-compute-service';
 import { evacuateInstance } from './evacuate-instance';
 import { fenceHost } from './fence-host';
@@ -7,6 +8,7 @@ import { isolateComputeService } from './isolate-compute-service';
 import { listInstances } from './list-instances';
 import { liveMigrateInstance } from './live-migrate-instance';
 import { notify } from './notify';
+import { requestApproval } from './request-approval';
 import { restartInstance } from './restart-instance';
 import { spawnRecoveries } from './spawn-recoveries';
 import { summarizeChildren } from './summarize-children';
@@ -15,6 +17,7 @@ import { verifyFenced } from './verify-fenced';
 export const BUILTIN_STEPS = [
   fenceHost, verifyFenced, isolateComputeService, listInstances, spawnRecoveries, summarizeChildren,
   checkEvacuable, evacuateInstance, liveMigrateInstance, restartInstance, awaitComputeService, notify,
+  requestApproval, attestFenced,
 ];
 
 /** The built-in steps, registered before any plugin so workflows anywhere may name them. */

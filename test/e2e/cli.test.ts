@@ -38,7 +38,7 @@ test('resurrect demo exits 0 and prints the summary table and the audit command,
   t.regex(lines[0] ?? '', /incident opened: host-down host:compute-3/);
   t.regex(lines[lines.length - 1] ?? '', /incident resolved/);
   const confirmed = lines.findIndex((l) => /power-off of compute-3 confirmed/.test(l));
-  const evacuated = lines.findIndex((l) => /evacuate \S+ from compute-3 accepted/.test(l));
+  const evacuated = lines.findIndex((l) => /evacuate \S+ from compute-3( to \S+)? accepted/.test(l));
   t.true(confirmed > 0 && evacuated > confirmed, 'the trail shows the fence confirmed before any evacuation');
 
   const json = await cli(['audit', command![1]!, '--prefix', prefix, '--json'], { REDIS_URL: redis.url });

@@ -31,6 +31,11 @@ export interface FanOutNames {
   readonly keyPrefix: string;
   /** What the children do, for failure reasons: `evacuations`, `migrations`. */
   readonly what: string;
+  /**
+   * Where the list's done event goes instead of <spawn>: a state of the machine's that must lead to <spawn>
+   * (an approval gate, approval-states.ts). Default: straight to <spawn>.
+   */
+  readonly beforeSpawn?: string;
 }
 
 export function fanOutStates(names: FanOutNames) {
@@ -39,7 +44,7 @@ export function fanOutStates(names: FanOutNames) {
       invoke: {
         src: 'listInstances',
         input: ({ context }: { context: FanOutContext }) => ({ host: hostOf(context.input) }),
-        onDone: { target: names.spawn, actions: 'recordInstances' },
+        onDone: { target: names.beforeSpawn ?? names.spawn, actions: 'recordInstances' },
         onError: { target: names.failed, actions: { type: 'failWith', params: 'could not list instances' } },
       },
     },

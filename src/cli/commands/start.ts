@@ -8,6 +8,7 @@ import type { GlobalOptions } from '../connect';
 import { configFrom } from '../connect';
 import { bounded } from '../bounded';
 import { writeRuntimeFile } from '../runtime-file';
+import { planForApp } from './plan';
 
 /** `resurrect start` (and `npm start`): engine + embedded worker + simulated cloud, until SIGINT/SIGTERM. */
 export async function start(options: GlobalOptions & { concurrency?: string; worker?: boolean }): Promise<number> {
@@ -21,7 +22,9 @@ export async function start(options: GlobalOptions & { concurrency?: string; wor
   if (config.worker.embedded && options.worker !== false) app.worker().start(options.concurrency ? Number(options.concurrency) : config.worker.concurrency);
 
   const subscriber = new Redis(redis.url);
-  const stopControl = await serveSimControl({ subscriber, publisher: app.redis, prefix, world: app.world, log, report: (event) => app.engine.report(event) });
+  const stopControl = await serveSimControl({
+    subscriber, publisher: app.redis, prefix, world: app.world, log, report: (event) => app.engine.report(event), plan: (request) => planForApp(app, config, request),
+  });
   const removeRuntimeFile = writeRuntimeFile({ pid: process.pid, redisUrl: redis.url, prefix, startedAt: new Date().toISOString() });
   if (app.world) {
     const snapshot = app.world.snapshot();

@@ -1,7 +1,10 @@
 /**
  * Invariant I1 proved on the machines themselves, for every path rather than the paths a scenario happens to
- * take: cut the one edge that means "power-off confirmed" (verifying's done event) and no state that starts
- * evacuations may remain reachable. The steps re-check the fence evidence as a second line.
+ * take: cut the edges that mean "power-off confirmed" and no state that starts evacuations may remain
+ * reachable. Those edges are verifying's done event (a device fenced and the power-off was read back) and,
+ * in fence-then-evacuate with `approval.onNoFenceEvidence: ask`, the done event of attestingFence, which
+ * records an operator's attestation and is itself reachable only through an operator's decision. The steps
+ * re-check the fence evidence as a second line.
  */
 import test from 'ava';
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
@@ -36,7 +39,8 @@ function reachable(machine: AnyStateMachine, cut: (edge: Edge) => boolean): Set<
   return seen;
 }
 
-const confirmedFence = (edge: Edge) => edge.from === 'verifying' && edge.event.startsWith('xstate.done.actor');
+const confirmedFence = (edge: Edge) => (edge.from === 'verifying' || edge.from === 'attestingFence') && edge.event.startsWith('xstate.done.actor');
+const operatorDecision = (edge: Edge) => edge.event === 'operator.decision';
 
 test('fence-then-evacuate: without a confirmed fence no path reaches isolation, listing or the evacuation fan-out', (t) => {
   const all = reachable(fenceThenEvacuateMachine, () => false);
@@ -58,9 +62,23 @@ test('live-migrate-first: its evacuation fallback is only reachable through a co
   t.true(withoutFence.has('migrating'), 'live migration needs no fence');
 });
 
-test('the cut edge exists: verifying has exactly one done transition, to isolation', (t) => {
+test('the cut edges exist: verifying (and the operator attestation) each have exactly one done transition, to isolation', (t) => {
   for (const machine of [fenceThenEvacuateMachine, liveMigrateFirstMachine]) {
-    const done = edges(machine).filter(confirmedFence);
+    const done = edges(machine).filter((e) => e.from === 'verifying' && confirmedFence(e));
     t.deepEqual(done.map((e) => e.to), ['isolating'], machine.id);
   }
+  const attested = edges(fenceThenEvacuateMachine).filter((e) => e.from === 'attestingFence' && confirmedFence(e));
+  t.deepEqual(attested.map((e) => e.to), ['isolating']);
+});
+
+test('fence-then-evacuate: the operator-attested path needs an operator decision; without one, a failed fence reaches no evacuation', (t) => {
+  const withoutDevices = reachable(fenceThenEvacuateMachine, (e) => e.from === 'verifying' && confirmedFence(e));
+  t.true(withoutDevices.has('attestingFence'), 'the attestation path exists');
+  const intoAttestation = edges(fenceThenEvacuateMachine).filter((e) => e.to === 'attestingFence');
+  t.deepEqual(intoAttestation.map((e) => `${e.from} ${e.event}`), ['awaitingFenceConfirmation operator.decision']);
+  const noOperator = reachable(fenceThenEvacuateMachine, (e) => (e.from === 'verifying' && confirmedFence(e)) || operatorDecision(e));
+  for (const state of ['attestingFence', 'isolating', 'listing', 'fanningOut', 'awaitingChildren']) {
+    t.false(noOperator.has(state), `${state} is reachable without a device fence or an operator's decision`);
+  }
+  t.true(noOperator.has('awaitingFenceConfirmation'), 'a failed fence may wait for an operator');
 });

@@ -17,7 +17,7 @@ import { SIM_FAIL_MODES, type SimFailMode, type SimWorld } from '../world';
  *   DELETE /sim/faults/{id}  world.clearFault(id)
  */
 
-type ServedCommand = Exclude<SimCommand, { op: 'report' }>;
+type ServedCommand = Exclude<SimCommand, { op: 'report' } | { op: 'plan' }>;
 
 export function controlRoutes(options: { readonly world: SimWorld; readonly log: Logger }) {
   const { world, log } = options;

@@ -1,0 +1,46 @@
+import test from 'ava';
+import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
+import type { Notification } from '../../../src/drivers/notify/port';
+import { definePlugin } from '../../../src/plugins/api';
+import { startEngine } from '../../helpers/engine';
+import { useRedis } from '../../helpers/redis';
+import { until } from '../../helpers/wait';
+
+const redis = useRedis(test);
+
+test('an operator decision for a parked VM recovery, sent while every slot is taken, is delivered once a slot frees (not lost)', async (t) => {
+  // vm-c's notification blocks until the test lets it go: its recovery holds the only slot meanwhile.
+  let letGo!: () => void;
+  const blocked = new Promise<void>((resolve) => { letGo = resolve; });
+  const gatedPager = definePlugin({
+    name: 'gated-pager',
+    notifiers: [{
+      kind: 'notifier', name: 'gated',
+      create: () => ({ name: 'gated', notify: async (n: Notification) => { if (/vm-c/.test(JSON.stringify(n))) await blocked; } }),
+    }],
+  });
+  const h = await startEngine(redis, {
+    plugins: [gatedPager],
+    config: {
+      workflows: { ...DEFAULT_WORKFLOWS, 'instance-down': 'notify-only' },
+      notifiers: [{ type: 'plugin', name: 'gated' }],
+      limits: { global: 1, perTargetHost: 0, cloudApi: { ratePerSecond: 0, burst: 0 } },
+    },
+  });
+  t.teardown(() => { letGo(); return h.close(); });
+  const parked = await h.app.engine.report({ kind: 'instance-down', host: 'compute-1', instance: 'vm-b' });
+  await until(async () => (await h.app.engine.recovery(parked.incident.recoveryId)).status === 'waiting');
+  const holder = await h.app.engine.report({ kind: 'instance-down', host: 'compute-1', instance: 'vm-c' });
+  await until(async () => (await h.app.engine.recovery(holder.incident.recoveryId)).status === 'running');
+
+  await h.app.engine.decide(parked.incident.recoveryId, 'resolve', 'alice', 'rebooted by hand');
+  await until(async () => (await h.trail(parked.incident.recoveryId)).some((line) => /^waiting: waiting for a recovery slot/.test(line)));
+  t.is((await h.app.engine.incident(parked.incident.id)).status, 'open', 'no slot: the decision waits');
+
+  letGo();
+  const closed = await h.waitClosed(parked.incident.id, 10_000);
+  t.is(closed.outcome, 'recovered');
+  t.regex(closed.reason ?? '', /decided by alice: rebooted by hand/);
+  const trail = await h.trail(parked.incident.recoveryId);
+  t.true(trail.includes('woken by operator.decision at awaitingDecision'), trail.join('\n'));
+});

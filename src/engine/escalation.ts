@@ -70,38 +70,38 @@ export class Escalation {
     return typeof recovery.params.sla === 'string' ? this.deps.registry.findSla(recovery.params.sla) : undefined;
   }
 
-  /** At a recovery's first run: sets its deadline and its place on the ladder, and starts both clocks. */
-  async arm(recovery: Recovery): Promise<Recovery> {
-    if (recovery.deadlineAt || recovery.ladder) return recovery;
+  /**
+   * Starts a recovery's SLA clocks, each once: the deadline at its first job (even one that must then wait for a
+   * slot: the RTO counts from the incident's opening), its place on the ladder when it first really runs (a
+   * rung's budget counts from the rung's start).
+   */
+  async arm(recovery: Recovery, clock: 'deadline' | 'ladder'): Promise<Recovery> {
     const sla = this.slaOf(recovery);
     if (!sla) return recovery;
-    const { store, queue, redis, clock } = this.deps;
-    const now = clock.now();
-    let armed: Recovery = recovery;
-    const notes: string[] = [];
-    if (sla.deadlineSeconds !== null) {
+    const { store, queue, redis } = this.deps;
+    const now = this.deps.clock.now();
+    if (clock === 'deadline') {
+      if (recovery.deadlineAt || sla.deadlineSeconds === null) return recovery;
       const incident = await this.deps.incidents.get(recovery.incidentId);
       const openedAt = incident ? Date.parse(incident.openedAt) : Date.parse(recovery.createdAt);
-      const deadline = openedAt + sla.deadlineSeconds * 1000;
-      armed = { ...armed, deadlineAt: isoNow(deadline) };
-      notes.push(`deadline ${isoNow(deadline)} (${sla.deadlineSeconds} s RTO)`);
+      const armed: Recovery = { ...recovery, deadlineAt: isoNow(openedAt + sla.deadlineSeconds * 1000) };
+      await store.save(redis.multi(), armed).exec();
+      await queue.scheduleTimer(recovery.id, { type: 'deadline' }, Date.parse(armed.deadlineAt!));
+      await this.write(armed, `SLA ${sla.name}: deadline ${armed.deadlineAt} (${sla.deadlineSeconds} s RTO)`);
+      return armed;
     }
-    const rung = recovery.subject.instance ? rungOfWorkflow(sla, recovery.workflow) : undefined;
-    if (rung !== undefined) {
-      armed = { ...armed, ladder: { sla: sla.name, rung, startedAt: isoNow(now), entry: rung } };
-      notes.push(`ladder rung ${rung + 1}/${sla.escalation.length} (${sla.escalation[rung]!.action}, ${sla.escalation[rung]!.budgetSeconds} s)`);
-    }
-    if (armed === recovery) return recovery;
+    const rung = recovery.ladder || !recovery.subject.instance ? undefined : rungOfWorkflow(sla, recovery.workflow);
+    if (rung === undefined) return recovery;
+    const armed: Recovery = { ...recovery, ladder: { sla: sla.name, rung, startedAt: isoNow(now), entry: rung } };
     await store.save(redis.multi(), armed).exec();
-    if (armed.deadlineAt) await queue.scheduleTimer(recovery.id, { type: 'deadline' }, Date.parse(armed.deadlineAt));
-    if (armed.ladder) await queue.scheduleTimer(recovery.id, { type: 'rung', rung: armed.ladder.rung }, now + sla.escalation[armed.ladder.rung]!.budgetSeconds * 1000);
-    await this.write(armed, `SLA ${sla.name}: ${notes.join('; ')}`);
+    await queue.scheduleTimer(recovery.id, { type: 'rung', rung }, now + sla.escalation[rung]!.budgetSeconds * 1000);
+    await this.write(armed, `SLA ${sla.name}: ladder rung ${rung + 1}/${sla.escalation.length} (${sla.escalation[rung]!.action}, ${sla.escalation[rung]!.budgetSeconds} s)`);
     return armed;
   }
 
   /** A clock ran out. Stale timers (the recovery is done, or on another rung) do nothing. */
   async onTimer(recoveryId: string, timer: RecoveryTimer): Promise<string> {
-    const { store, redis, keys, queue } = this.deps;
+    const { store, redis, keys } = this.deps;
     const recovery = await store.get(recoveryId);
     if (!recovery || recovery.status === 'done') return 'stale';
     const sla = this.slaOf(recovery);
@@ -114,20 +114,34 @@ export class Escalation {
       await this.write(recovery, `deadline breached: ${summary}`, 'decision');
       await this.tell(recovery, { severity: 'warning', topic: 'sla.deadline-breached', summary });
       await this.deps.onBreach?.(recovery, sla);
+      // The RTO is gone: whatever rung it is on has had its chance (it may have waited long for a slot, its
+      // budget counting only from its start). The next rung runs now.
+      if (recovery.ladder && recovery.ladder.rung + 1 < sla.escalation.length) {
+        await this.requestClimb(recovery, `the ${sla.deadlineSeconds} s deadline passed; moving to the next rung`);
+      }
       return 'breached';
     }
     if (!recovery.ladder || recovery.ladder.rung !== timer.rung) return 'stale';
     const rung = sla.escalation[timer.rung];
-    await redis.hset(keys.recovery(recovery.id), 'preempt', String(timer.rung));
-    await this.write(recovery, `rung ${timer.rung + 1} (${rung?.action}) used its ${rung?.budgetSeconds} s budget; moving to the next rung`);
-    // Whoever runs the recovery next climbs: the worker running it notices within a second; a recovery no job
-    // holds (waiting for a slot, held, parked) gets a job; one backing off before a retry runs now.
-    if (recovery.status === 'queued' || recovery.status === 'waiting') await queue.enqueueAgain(recovery.id, `climb-${timer.rung}`, jobOptionsFor(recovery.params, this.deps.registry));
+    await this.requestClimb(recovery, `rung ${timer.rung + 1} (${rung?.action}) used its ${rung?.budgetSeconds} s budget; moving to the next rung`);
+    return 'climb-requested';
+  }
+
+  /**
+   * Asks whoever runs the recovery next to climb from its current rung: the worker running it notices within a
+   * second; a recovery no job holds (waiting for a slot, held, parked) gets a job; one backing off before a
+   * retry runs now.
+   */
+  private async requestClimb(recovery: Recovery, message: string): Promise<void> {
+    const { redis, keys, queue } = this.deps;
+    const rung = recovery.ladder!.rung;
+    await redis.hset(keys.recovery(recovery.id), 'preempt', String(rung));
+    await this.write(recovery, message);
+    if (recovery.status === 'queued' || recovery.status === 'waiting') await queue.enqueueAgain(recovery.id, `climb-${rung}`, jobOptionsFor(recovery.params, this.deps.registry));
     else if (recovery.status === 'retrying') {
       const job = await redis.hget(keys.recovery(recovery.id), 'job');
       if (job) await queue.promote(job);
     }
-    return 'climb-requested';
   }
 
   /** True when the rung this recovery is on has run out of time. */

@@ -62,14 +62,15 @@ export class RecoveryRunner {
       await this.deps.queue.defer(job);
       return { recoveryId, status: 'deferred' };
     }
-    const gated = await this.passGates(recovery, job);
+    const escalation = this.deps.escalation;
+    const armed = escalation ? await escalation.arm({ ...recovery, status: 'running' }, 'deadline') : recovery;
+    const gated = await this.passGates(armed, job);
     if (gated !== 'go') return { recoveryId, status: gated };
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
-    let current: Recovery = { ...recovery, status: 'running', attempts: Math.max(recovery.attempts, attempt) as Recovery['attempts'] };
-    const escalation = this.deps.escalation;
+    let current: Recovery = { ...armed, status: 'running', attempts: Math.max(recovery.attempts, attempt) as Recovery['attempts'] };
     if (escalation) {
-      current = await escalation.arm(current);
+      current = await escalation.arm(current, 'ladder');
       if (await escalation.climbRequested(current)) return this.climb(current, String(job.id), attempt, 'its rung ran out of time');
     }
     const execution = new Execution(this.deps, current, {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { Keys } from '../../../src/engine/keys';
 import { SlaCompliance } from '../../../src/engine/sla-compliance';
+import type { Notification } from '../../../src/drivers/notify/port';
 import { defineSla, definePlugin } from '../../../src/plugins/api';
 import { RecordingNotifier, startEngine } from '../../helpers/engine';
 import { useRedis } from '../../helpers/redis';
@@ -37,7 +38,18 @@ const tight = defineSla({
   escalation: [{ action: 'restart-in-place', budgetSeconds: 1 }],
 });
 
-const plugin = definePlugin({ name: 'test-slas', slas: [fast, tight] });
+/** A deadline that can pass while the first rung still has budget: the rung started late (it waited for a slot). */
+const lateStart = defineSla({
+  name: 'late-start',
+  description: 'four seconds, three for the first rung',
+  deadlineSeconds: 4,
+  priority: 3,
+  retry: { attempts: 1, backoffMs: 10, exponential: false },
+  workflows: { allowed: ['restart-in-place', 'notify-only'], preferred: ['restart-in-place'] },
+  escalation: [{ action: 'restart-in-place', budgetSeconds: 3 }, { action: 'page', budgetSeconds: 1 }],
+});
+
+const plugin = definePlugin({ name: 'test-slas', slas: [fast, tight, lateStart] });
 
 function policy(sla: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'rsr-ladder-')), 'policy.yaml');
@@ -70,7 +82,9 @@ test('a rung that runs out of time ⇒ the next rung runs (audited, notified); a
 
   const trail = await h.trail(incident.recoveryId);
   const at = (pattern: RegExp) => trail.findIndex((line) => pattern.test(line));
-  const armed = at(/SLA fast-gold: deadline .* \(3 s RTO\); ladder rung 1\/3 \(restart-in-place, 1 s\)/);
+  const deadlineArmed = at(/SLA fast-gold: deadline .* \(3 s RTO\)/);
+  const armed = at(/SLA fast-gold: ladder rung 1\/3 \(restart-in-place, 1 s\)/);
+  t.true(deadlineArmed >= 0 && armed > deadlineArmed, trail.join('\n'));
   const budget = at(/rung 1 \(restart-in-place\) used its 1 s budget/);
   const climbed = at(/climbing to rung 2\/3 \(live-migrate\): live-migrate-instance for 1 s/);
   const paged = at(/climbing to rung 3\/3 \(page\): paging a human/);
@@ -118,4 +132,45 @@ test('a VM recovered on its first rung climbs nothing and breaches nothing; its 
   t.false(trail.some((line) => /climbing|breached/.test(line)), trail.join('\n'));
   const [report] = await new SlaCompliance(h.app.redis, new Keys(prefix)).report();
   t.like(report, { sla: 'tight', total: 1, recovered: 1, breached: 0, withinDeadline: 1, compliance: 1 });
+});
+
+test('a deadline that passes while the VM is still on a rung with budget left ⇒ the next rung runs at once', async (t) => {
+  let letGo!: () => void;
+  const blocked = new Promise<void>((resolve) => { letGo = resolve; });
+  const gatedPager = definePlugin({
+    name: 'gated-pager',
+    notifiers: [{
+      kind: 'notifier', name: 'gated',
+      create: () => ({ name: 'gated', notify: async (n: Notification) => { if (/vm-a/.test(JSON.stringify(n))) await blocked; } }),
+    }],
+  });
+  const file = join(mkdtempSync(join(tmpdir(), 'rsr-ladder-')), 'policy.yaml');
+  writeFileSync(file, `
+version: 1
+rules:
+  - { name: blocker, match: { vm: { haEnabled: true } }, sla: gold, workflow: notify-only }
+  - { name: default, default: true, sla: late-start, workflow: restart-in-place }
+`);
+  const h = await startEngine(redis, {
+    plugins: [plugin, gatedPager],
+    config: { policy: { file }, notifiers: [{ type: 'plugin', name: 'gated' }], limits: { global: 1, perTargetHost: 0, cloudApi: { ratePerSecond: 0, burst: 0 } } },
+  });
+  t.teardown(() => { letGo(); return h.close(); });
+  // vm-a (HA_Enabled) holds the only slot while its notification hangs.
+  const blocker = await h.app.engine.report({ kind: 'instance-down', host: 'compute-1', instance: 'vm-a' });
+  await until(async () => (await h.app.engine.recovery(blocker.incident.recoveryId)).status === 'running');
+  h.world.crashInstance('vm-b');
+  h.world.injectFault({ kind: 'never-active', instance: 'vm-b' });
+  const late = await h.app.engine.report({ kind: 'instance-down', host: 'compute-1', instance: 'vm-b' });
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  letGo(); // vm-b gets the slot about 2 s in: its first rung (3 s) would end at 5 s, its deadline is at 4 s.
+  const closed = await h.waitClosed(late.incident.id, 10_000);
+  t.is(closed.outcome, 'escalated');
+  const trail = await h.trail(late.incident.recoveryId);
+  const at = (pattern: RegExp) => trail.findIndex((line) => pattern.test(line));
+  const breached = at(/^deadline breached: .*late-start's 4 s deadline/);
+  const moving = at(/the 4 s deadline passed; moving to the next rung/);
+  const paged = at(/climbing to rung 2\/2 \(page\): paging a human/);
+  t.true(breached >= 0 && moving > breached && paged > moving, trail.join('\n'));
+  t.is(at(/used its 3 s budget/), -1, 'the rung did not have to run out first');
 });

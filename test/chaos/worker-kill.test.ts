@@ -8,9 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import pino from 'pino';
 import test from 'ava';
 import { loadConfig } from '../../src/config/config';
@@ -18,6 +16,7 @@ import { buildApp } from '../../src/container';
 import { SimWorld } from '../../src/drivers/cloud/sim/world';
 import { startSimServer } from '../../src/drivers/cloud/sim/http/server';
 import { useRedis } from '../helpers/redis';
+import { BMC, servedCloudConfig } from '../helpers/served-cloud';
 import { until } from '../helpers/wait';
 
 const redis = useRedis(test);
@@ -56,32 +55,16 @@ for (const seed of SEEDS) {
     t.timeout(180_000);
     const log = pino({ level: 'silent' });
     const w = world(seed);
-    const sim = await startSimServer({ world: w, log, bmc: { username: 'admin', password: 'bmc-Pa55' } });
+    const sim = await startSimServer({ world: w, log, bmc: BMC });
     t.teardown(() => sim.close());
 
-    const dir = mkdtempSync(join(tmpdir(), 'rsr-crash-'));
     const prefix = redis.newPrefix();
-    const cloudsYaml = join(dir, 'clouds.yaml');
-    writeFileSync(cloudsYaml, [
-      'clouds:', '  sim:', '    region_name: RegionOne', '    auth:', `      auth_url: ${sim.authUrl}`,
-      '      username: admin', '      password: secret', '      project_name: admin', '      user_domain_name: Default', '      project_domain_name: Default', '',
-    ].join('\n'));
-    const configFile = join(dir, 'config.yaml');
-    writeFileSync(configFile, `
-redis: { prefix: ${prefix} }
-cloud: { driver: openstack, options: { cloudsYaml: ${cloudsYaml}, cloud: sim } }
-fencing:
-  driver: agents
-  options:
-    defaults: { timeoutMs: 15000 }
-    template:
-      - [ { agent: fence_redfish, options: { ip: 127.0.0.1, ipport: "${sim.redfish.port}", username: admin, password: bmc-Pa55, ssl_insecure: "1", systems_uri: "/redfish/v1/Systems/{host}" } } ]
+    const { configFile, env } = servedCloudConfig({ sim, prefix, redisUrl: redis.url, extra: `
 params: { pollIntervalMs: 100, activeTimeoutSeconds: 60, livenessWaitSeconds: 0.2 }
 worker: { concurrency: 8, lockDurationMs: 3000, stalledIntervalMs: 1000, maxStalledCount: 50 }
 retry: { attempts: 8, backoffMs: 200 }
 log: { level: info }
-`);
-    const env = { ...process.env, REDIS_URL: redis.url, RESURRECT_CONFIG: configFile, RESURRECT_RUNTIME_DIR: dir };
+` });
     const output: string[] = [];
     const workers = new Map<string, ChildProcess>();
     let named = 0;
@@ -134,7 +117,7 @@ log: { level: info }
     // Secrets from clouds.yaml and the fencing configuration appear nowhere the run left a trace.
     const everything = [output.join(''), JSON.stringify(await reporter.redis.xrange(`${prefix}:audit`, '-', '+'))];
     t.true(everything.every((text) => text.length > 10_000), 'the workers logged and audited (the search is not vacuous)');
-    for (const secret of ['bmc-Pa55', 'password: secret', '"secret"']) {
+    for (const secret of [BMC.password, 'password: secret', '"secret"']) {
       t.false(everything.some((text) => text.includes(secret)), `${secret} leaked`);
     }
     for (const { incident } of incidents) {

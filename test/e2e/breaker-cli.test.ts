@@ -2,30 +2,16 @@
  * `resurrect breaker status|approve|close` as an operator types them in a second terminal, against an engine
  * (here: this test process, with its worker) whose breaker holds three hosts.
  */
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import type { BreakerStatus } from '../../src/engine/breaker';
 import { startEngine } from '../helpers/engine';
+import { runCli } from '../helpers/cli';
 import { useRedis } from '../helpers/redis';
 import { until } from '../helpers/wait';
 
-const run = promisify(execFile);
 const redis = useRedis(test);
-const BIN = resolve(__dirname, '../../bin/resurrect.js');
 
-interface Result { code: number; stdout: string; stderr: string }
-
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, RESURRECT_CONFIG: '', ...env }, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { RESURRECT_CONFIG: '', ...env });
 
 test('breaker status --json shows what is held; approve --hosts releases exactly those hosts; close releases the rest', async (t) => {
   const prefix = redis.newPrefix();

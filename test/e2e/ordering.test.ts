@@ -16,6 +16,7 @@ import type { AuditRecord } from '../../src/domain';
 import { SimWorld } from '../../src/drivers/cloud/sim/world';
 import { startSimServer } from '../../src/drivers/cloud/sim/http/server';
 import { useRedis } from '../helpers/redis';
+import { BMC, servedCloudConfig } from '../helpers/served-cloud';
 import { until } from '../helpers/wait';
 
 const redis = useRedis(test);
@@ -41,40 +42,24 @@ test('two hosts down, mixed SLAs, one slot shared by two worker processes ⇒ ev
   t.timeout(120_000);
   const log = pino({ level: 'silent' });
   const w = world();
-  const sim = await startSimServer({ world: w, log, bmc: { username: 'admin', password: 'bmc-Pa55' } });
+  const sim = await startSimServer({ world: w, log, bmc: BMC });
   t.teardown(() => sim.close());
-  const dir = mkdtempSync(join(tmpdir(), 'rsr-order-'));
   const prefix = redis.newPrefix();
-  const cloudsYaml = join(dir, 'clouds.yaml');
-  writeFileSync(cloudsYaml, [
-    'clouds:', '  sim:', '    region_name: RegionOne', '    auth:', `      auth_url: ${sim.authUrl}`,
-    '      username: admin', '      password: secret', '      project_name: admin', '      user_domain_name: Default', '      project_domain_name: Default', '',
-  ].join('\n'));
-  const policyFile = join(dir, 'policy.yaml');
+  const policyFile = join(mkdtempSync(join(tmpdir(), 'rsr-order-')), 'policy.yaml');
   writeFileSync(policyFile, `
 version: 1
 rules:
   - { name: gold-vms, match: { vm: { metadata: { tier: gold } } }, sla: gold, workflow: fence-then-evacuate }
   - { name: default, default: true, sla: bronze, workflow: fence-then-evacuate }
 `);
-  const configFile = join(dir, 'config.yaml');
-  writeFileSync(configFile, `
-redis: { prefix: ${prefix} }
-cloud: { driver: openstack, options: { cloudsYaml: ${cloudsYaml}, cloud: sim } }
-fencing:
-  driver: agents
-  options:
-    defaults: { timeoutMs: 15000 }
-    template:
-      - [ { agent: fence_redfish, options: { ip: 127.0.0.1, ipport: "${sim.redfish.port}", username: admin, password: bmc-Pa55, ssl_insecure: "1", systems_uri: "/redfish/v1/Systems/{host}" } } ]
+  const { configFile, env } = servedCloudConfig({ sim, prefix, redisUrl: redis.url, extra: `
 policy: { file: ${policyFile} }
 limits: { global: 1 }
 params: { pollIntervalMs: 50, activeTimeoutSeconds: 60, livenessWaitSeconds: 0.2 }
 worker: { concurrency: 4, lockDurationMs: 3000, stalledIntervalMs: 1000 }
 retry: { attempts: 5, backoffMs: 200 }
 log: { level: warn }
-`);
-  const env = { ...process.env, REDIS_URL: redis.url, RESURRECT_CONFIG: configFile, RESURRECT_RUNTIME_DIR: dir };
+` });
   const output: string[] = [];
   const workers: ChildProcess[] = [];
   t.teardown(() => { for (const child of workers) child.kill('SIGKILL'); });

@@ -1,29 +1,18 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import test from 'ava';
 import type { RecoveryPlan } from '../../src/plan/plan-codec';
+import { BIN, runCli } from '../helpers/cli';
+import type { CliResult } from '../helpers/cli';
 import { useRedis } from '../helpers/redis';
 
-const run = promisify(execFile);
 const redis = useRedis(test);
-const BIN = resolve(__dirname, '../../bin/resurrect.js');
 /** The demo world's reserved spares. */
 const SPARES = ['compute-4', 'compute-8'];
 
-interface Result { code: number; stdout: string; stderr: string }
-
-async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, env, 60_000);
 
 /** No engine listens on a fresh prefix: the command plans against a local build of the configuration. */
 function local(extraConfig = '') {
@@ -33,7 +22,7 @@ function local(extraConfig = '') {
   return { dir, env: { REDIS_URL: redis.url, RESURRECT_CONFIG: config, RESURRECT_RUNTIME_DIR: dir } };
 }
 
-const parse = (r: Result) => JSON.parse(r.stdout) as RecoveryPlan;
+const parse = (r: CliResult) => JSON.parse(r.stdout) as RecoveryPlan;
 
 test('plan --json without an engine: every VM of the failed host gets a target that is neither failed nor a spare', async (t) => {
   const { env } = local();

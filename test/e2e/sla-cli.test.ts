@@ -1,25 +1,13 @@
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import { isRight } from 'fp-ts/Either';
 import { Keys } from '../../src/engine/keys';
 import { SlaCompliance, SlaComplianceReportsCodec } from '../../src/engine/sla-compliance';
+import { runCli } from '../helpers/cli';
 import { useRedis } from '../helpers/redis';
 
-const run = promisify(execFile);
 const redis = useRedis(test);
-const BIN = resolve(__dirname, '../../bin/resurrect.js');
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, REDIS_URL: redis.url }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const cli = (args: string[]) => runCli(args, { REDIS_URL: redis.url }, 60_000);
 
 test('resurrect sla --json prints the compliance the engine recorded; the table shows the same; nothing recorded is not an error', async (t) => {
   const prefix = redis.newPrefix();

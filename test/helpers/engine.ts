@@ -9,6 +9,7 @@ import type { Incident } from '../../src/domain';
 import { SimWorld } from '../../src/drivers/cloud/sim/world';
 import type { SimWorldOptions } from '../../src/drivers/cloud/sim/world';
 import type { PluginDefinition } from '../../src/plugins/api';
+import { definePlugin } from '../../src/plugins/api';
 import type { FencingDriver } from '../../src/drivers/fencing/port';
 import type { Notification, Notifier } from '../../src/drivers/notify/port';
 import type { RedisFixture } from './redis';
@@ -108,4 +109,21 @@ export class RecordingNotifier implements Notifier {
   topics(): string[] {
     return this.sent.map((n) => n.topic);
   }
+}
+
+/**
+ * A notifier plugin (`notifiers: [{ type: 'plugin', name: 'gated' }]`) whose notifications matching `pattern`
+ * hang until `letGo()`: the recovery sending one holds whatever it holds (a slot) meanwhile.
+ */
+export function gatedNotifier(pattern: RegExp): { readonly plugin: PluginDefinition; readonly letGo: () => void } {
+  let letGo!: () => void;
+  const blocked = new Promise<void>((resolve) => { letGo = resolve; });
+  const plugin = definePlugin({
+    name: 'gated-pager',
+    notifiers: [{
+      kind: 'notifier', name: 'gated',
+      create: () => ({ name: 'gated', notify: async (n: Notification) => { if (pattern.test(JSON.stringify(n))) await blocked; } }),
+    }],
+  });
+  return { plugin, letGo };
 }

@@ -1,24 +1,14 @@
 import test from 'ava';
 import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
-import type { Notification } from '../../../src/drivers/notify/port';
-import { definePlugin } from '../../../src/plugins/api';
-import { startEngine } from '../../helpers/engine';
+import { gatedNotifier, startEngine } from '../../helpers/engine';
 import { useRedis } from '../../helpers/redis';
 import { until } from '../../helpers/wait';
 
 const redis = useRedis(test);
 
 test('an operator decision for a parked VM recovery, sent while every slot is taken, is delivered once a slot frees (not lost)', async (t) => {
-  // vm-c's notification blocks until the test lets it go: its recovery holds the only slot meanwhile.
-  let letGo!: () => void;
-  const blocked = new Promise<void>((resolve) => { letGo = resolve; });
-  const gatedPager = definePlugin({
-    name: 'gated-pager',
-    notifiers: [{
-      kind: 'notifier', name: 'gated',
-      create: () => ({ name: 'gated', notify: async (n: Notification) => { if (/vm-c/.test(JSON.stringify(n))) await blocked; } }),
-    }],
-  });
+  // vm-c's notification hangs until the test lets it go: its recovery holds the only slot meanwhile.
+  const { plugin: gatedPager, letGo } = gatedNotifier(/vm-c/);
   const h = await startEngine(redis, {
     plugins: [gatedPager],
     config: {

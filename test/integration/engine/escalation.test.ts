@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import { Keys } from '../../../src/engine/keys';
 import { SlaCompliance } from '../../../src/engine/sla-compliance';
-import type { Notification } from '../../../src/drivers/notify/port';
 import { defineSla, definePlugin } from '../../../src/plugins/api';
-import { RecordingNotifier, startEngine } from '../../helpers/engine';
+import { gatedNotifier, RecordingNotifier, startEngine } from '../../helpers/engine';
 import { useRedis } from '../../helpers/redis';
 import { until } from '../../helpers/wait';
 
@@ -135,15 +134,7 @@ test('a VM recovered on its first rung climbs nothing and breaches nothing; its 
 });
 
 test('a deadline that passes while the VM is still on a rung with budget left ⇒ the next rung runs at once', async (t) => {
-  let letGo!: () => void;
-  const blocked = new Promise<void>((resolve) => { letGo = resolve; });
-  const gatedPager = definePlugin({
-    name: 'gated-pager',
-    notifiers: [{
-      kind: 'notifier', name: 'gated',
-      create: () => ({ name: 'gated', notify: async (n: Notification) => { if (/vm-a/.test(JSON.stringify(n))) await blocked; } }),
-    }],
-  });
+  const { plugin: gatedPager, letGo } = gatedNotifier(/vm-a/);
   const file = join(mkdtempSync(join(tmpdir(), 'rsr-ladder-')), 'policy.yaml');
   writeFileSync(file, `
 version: 1

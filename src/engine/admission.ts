@@ -153,8 +153,9 @@ export class Admission implements RecoveryGate {
     const target = typeof recovery.params.target === 'string' ? recovery.params.target : undefined;
     const multi = redis.multi().zrem(keys.admissionSlots('global'), recovery.id);
     if (target) multi.zrem(keys.admissionSlots(`target:${target}`), recovery.id);
-    // A finished recovery's place in line (if a stale job put it back) must not block the line.
-    if (reason === 'done') multi.zrem(keys.admissionWaiting(), recovery.id).hdel(keys.admissionPromoted(), recovery.id);
+    // A finished or held recovery must not block the line; a held one gets its place back (the same rank)
+    // when it comes back to the gate.
+    if (reason === 'done' || reason === 'held') multi.zrem(keys.admissionWaiting(), recovery.id).hdel(keys.admissionPromoted(), recovery.id);
     await multi.exec();
     await this.promote();
   }

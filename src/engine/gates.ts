@@ -12,8 +12,11 @@ export type GateVerdict =
   | { readonly kind: 'wait'; readonly reason: string }
   | { readonly kind: 'hold'; readonly reason: string };
 
-/** Why a run let go of a recovery. */
-export type LeaveReason = 'done' | 'parked' | 'retry' | 'preempted';
+/**
+ * Why a run let go of a recovery. `held`: it cannot run until something else happens (another gate holds it,
+ * another recovery holds its instance), so it must not keep a place in any line meanwhile.
+ */
+export type LeaveReason = 'done' | 'parked' | 'retry' | 'preempted' | 'held';
 
 /**
  * A check every job passes before it runs a recovery's machine (after claiming it), shared by all workers

@@ -59,6 +59,8 @@ export class RecoveryRunner {
       log.debug({ recovery: recoveryId, job: job.id }, claim === 'instance-busy'
         ? `instance ${recovery.subject.instance} is being recovered by another recovery; deferring`
         : `recovery ${recoveryId} is being run by another job; deferring`);
+      // Its instance may stay busy for long (a recovery waiting for an operator): out of the slot line meanwhile.
+      if (claim === 'instance-busy') await this.leaveGates(recovery, 'held');
       await this.deps.queue.defer(job);
       return { recoveryId, status: 'deferred' };
     }
@@ -164,7 +166,12 @@ export class RecoveryRunner {
         entered.push(gate);
         continue;
       }
-      for (const earlier of entered) await earlier.leave?.(recovery, 'parked');
+      if (verdict.kind === 'hold') {
+        // Held for a human: every other gate lets go of it, places in line included.
+        for (const other of this.deps.gates ?? []) if (other !== gate) await other.leave?.(recovery, 'held');
+      } else {
+        for (const earlier of entered) await earlier.leave?.(recovery, 'parked');
+      }
       await this.noteGate(recovery, `${gate.name}:${verdict.kind}`, verdict.reason);
       if (verdict.kind === 'wait' && event) {
         // A wake carries its event: keep the job (deferred, event and all) rather than hand the recovery to a

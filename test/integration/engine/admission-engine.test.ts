@@ -34,3 +34,23 @@ test('an operator decision for a parked VM recovery, sent while every slot is ta
   const trail = await h.trail(parked.incident.recoveryId);
   t.true(trail.includes('woken by operator.decision at awaitingDecision'), trail.join('\n'));
 });
+
+test('a VM whose instance another recovery holds (an operator wait) gives up its place in line: one slot still serves its siblings', async (t) => {
+  const h = await startEngine(redis, {
+    config: {
+      workflows: { ...DEFAULT_WORKFLOWS, 'instance-down': 'notify-only' },
+      limits: { global: 1, perTargetHost: 0, cloudApi: { ratePerSecond: 0, burst: 0 } },
+    },
+  });
+  t.teardown(() => h.close());
+  // vm-a (first in line by id) is held by an open instance recovery waiting for an operator.
+  const vmIncident = (await h.app.engine.report({ kind: 'instance-down', host: 'compute-1', instance: 'vm-a' })).incident;
+  await until(async () => (await h.app.engine.recovery(vmIncident.recoveryId)).status === 'waiting');
+  h.world.failHost('compute-1', 'power');
+  const hostIncident = (await h.app.engine.report({ kind: 'host-down', host: 'compute-1' })).incident;
+  await until(() => h.world.count('evacuate', 'vm-b', 'accepted') === 1 && h.world.count('evacuate', 'vm-c', 'accepted') === 1, 10_000);
+  t.is(h.world.count('evacuate', 'vm-a'), 0);
+  await h.app.engine.decide(vmIncident.recoveryId, 'resolve', 'dave');
+  t.is((await h.waitClosed(hostIncident.id)).outcome, 'recovered');
+  t.is(h.world.count('evacuate', 'vm-a', 'accepted'), 1, 'and it gets its slot back once its instance is free');
+});

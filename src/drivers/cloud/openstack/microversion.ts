@@ -19,6 +19,10 @@ export const MV = {
   embeddedFlavor: '2.47',
   serviceUuids: '2.53',
   migrationPaging: '2.59',
+  /** Server groups show `policy` (and `rules`) instead of `policies: [name]`. */
+  serverGroupPolicy: '2.64',
+  /** `GET /servers/{id}` names the server's groups (`server_groups`); `servers/detail` never does. */
+  serverGroupsInServer: '2.71',
   /** The last microversion where os-hypervisors reports vcpus/memory and their usage. */
   hypervisorStats: '2.87',
   /** The last microversion with Nova's image proxy (`GET /images/{id}`), used when the catalog has no Glance. */

@@ -19,6 +19,8 @@ import {
   MigrationsPage,
   nextMarker,
   ServerBody,
+  ServerGroupBody,
+  ServerGroupsBody,
   ServiceBody,
   ServicesBody,
   ServersPage,
@@ -27,6 +29,7 @@ import {
   type NovaHypervisor,
   type NovaMigration,
   type NovaServer,
+  type NovaServerGroup,
   type NovaService,
 } from './nova-mapping';
 
@@ -213,6 +216,32 @@ export class NovaClient {
     const specsAnswer = await this.call({ method: 'GET', target: `/flavors/${enc(id)}/os-extra_specs`, idempotent: true, accept: [404] });
     const specs = specsAnswer.status === 404 ? {} : decode(ExtraSpecsBody, specsAnswer, 'GET', `/flavors/${id}/os-extra_specs`).extra_specs;
     return { name: body.name ?? id, vcpus: body.vcpus, ramMb: body.ram, extraSpecs: Object.fromEntries(Object.entries(specs).map(([k, v]) => [k, String(v)])) };
+  }
+
+  // ---- server groups -------------------------------------------------------------------------------
+
+  /**
+   * Every server group of every project (`all_projects`, admin), with members. The listing has no links:
+   * paged by `limit`/`offset` until an empty page (a page shorter than `limit` may only be Nova's
+   * `max_limit`), or a page that brings nothing new (a Nova that ignores `offset`).
+   */
+  async listServerGroups(signal?: AbortSignal): Promise<NovaServerGroup[]> {
+    const byId = new Map<string, NovaServerGroup>();
+    let offset = 0;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const query = new URLSearchParams({ all_projects: 'True', limit: String(this.settings.pageSize), offset: String(offset) });
+      const body = await this.get(ServerGroupsBody, `/os-server-groups?${query}`, signal);
+      const before = byId.size;
+      for (const g of body.server_groups) byId.set(g.id, g);
+      if (body.server_groups.length === 0 || byId.size === before) break;
+      offset += body.server_groups.length;
+    }
+    return [...byId.values()];
+  }
+
+  /** `GET /os-server-groups/{id}`; an unknown id is Nova's 404 (RSR_CLOUD_NOT_FOUND). */
+  async serverGroup(id: string, signal?: AbortSignal): Promise<NovaServerGroup> {
+    return (await this.get(ServerGroupBody, `/os-server-groups/${enc(id)}`, signal)).server_group;
   }
 
   /** `POST /servers/{id}/action`: sent once, never repeated (it may start work). */

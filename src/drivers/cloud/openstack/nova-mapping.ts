@@ -3,7 +3,7 @@
  * Codecs are lenient on purpose: optional where a microversion or a policy may leave a field out.
  */
 import * as t from 'io-ts';
-import type { ComputeService, Flavor, Host, HostName, Instance, InstanceId, InstanceStatus, IsoTime, Migration } from '../../../domain';
+import { ServerGroupPolicy, type ComputeService, type Flavor, type Host, type HostName, type Instance, type InstanceId, type InstanceStatus, type IsoTime, type Migration, type ServerGroupRef } from '../../../domain';
 
 const nullable = <C extends t.Mixed>(codec: C) => t.union([codec, t.null]);
 
@@ -63,11 +63,22 @@ export const NovaServer = t.intersection([
     flavor: t.union([EmbeddedFlavor, FlavorRef]),
     image: t.union([t.string, t.null, t.type({ id: t.string })]),
     locked: t.boolean,
+    /** ≥ 2.71, and on `GET /servers/{id}` only (not in `servers/detail`): the UUIDs of its groups (at most one). */
+    server_groups: nullable(t.array(t.string)),
   }),
 ], 'NovaServer');
 export type NovaServer = t.TypeOf<typeof NovaServer>;
 export const ServerBody = t.type({ server: NovaServer }, 'ServerBody');
 export const ServersPage = t.intersection([t.type({ servers: t.array(NovaServer) }), t.partial({ servers_links: t.array(Link) })], 'ServersPage');
+
+/** `GET /os-server-groups[/{id}]`: `policy` (and `rules`) ≥ 2.64, `policies: [name]` before. */
+export const NovaServerGroup = t.intersection([
+  t.type({ id: t.string }),
+  t.partial({ name: nullable(t.string), policy: nullable(t.string), policies: nullable(t.array(t.string)), members: nullable(t.array(t.string)), project_id: nullable(t.string) }),
+], 'NovaServerGroup');
+export type NovaServerGroup = t.TypeOf<typeof NovaServerGroup>;
+export const ServerGroupBody = t.type({ server_group: NovaServerGroup }, 'ServerGroupBody');
+export const ServerGroupsBody = t.type({ server_groups: t.array(NovaServerGroup) }, 'ServerGroupsBody');
 
 /** `GET /flavors/{id}` (< 2.47 only) and `GET /flavors/{id}/os-extra_specs`. */
 export const FlavorBody = t.type({ flavor: t.intersection([t.type({ vcpus: t.number, ram: t.number }), t.partial({ name: t.string })]) }, 'FlavorBody');
@@ -192,7 +203,13 @@ export function embeddedFlavor(server: NovaServer): Flavor | undefined {
   return { name: f.original_name ?? '', vcpus: f.vcpus, ramMb: f.ram, extraSpecs: strings(f.extra_specs) };
 }
 
-export function toInstance(server: NovaServer, flavor: Flavor, rule: SharedStorageRule): Instance {
+/** The group's id and policy; undefined when the policy is none the domain knows (a policy Nova adds later). */
+export function toServerGroupRef(group: NovaServerGroup): ServerGroupRef | undefined {
+  const policy = group.policy ?? group.policies?.[0];
+  return ServerGroupPolicy.is(policy) ? { id: group.id, policy } : undefined;
+}
+
+export function toInstance(server: NovaServer, flavor: Flavor, rule: SharedStorageRule, serverGroup?: ServerGroupRef): Instance {
   const metadata = strings(server.metadata);
   const image = imageOf(server);
   const power = server['OS-EXT-STS:power_state'];
@@ -210,6 +227,7 @@ export function toInstance(server: NovaServer, flavor: Flavor, rule: SharedStora
     sharedStorage: sharedStorage(metadata, flavor.extraSpecs, image, rule),
     updatedAt: isoTime(server.updated),
     ...(server.locked === undefined ? {} : { locked: server.locked }),
+    ...(serverGroup === undefined ? {} : { serverGroup: { id: serverGroup.id, policy: serverGroup.policy } }),
   };
 }
 

@@ -66,6 +66,23 @@ export const ConfigCodec = t.type({
     maxShare: t.number,
     minScopeHosts: t.number,
   }),
+  /** `resurrect serve`: the REST API (docs/api.md). */
+  api: t.type({
+    host: t.string,
+    port: t.number,
+    /**
+     * Bearer tokens and their roles (viewer < operator < admin). Give `sha256` (hex of the token) rather than
+     * `token` in files: only hashes are kept in memory either way. Also from RESURRECT_API_TOKENS.
+     */
+    tokens: t.array(t.intersection([
+      t.type({ name: t.string, role: t.keyof({ viewer: null, operator: null, admin: null }) }),
+      t.partial({ token: t.string, sha256: t.string }),
+    ])),
+    /** Larger request bodies get 413. */
+    bodyLimitBytes: t.number,
+    /** Requests per token (or per client address without one) per window; more get 429. */
+    rateLimit: t.type({ max: t.number, windowMs: t.number }),
+  }),
   log: t.type({ level: t.string }),
 }, 'Config');
 export type Config = t.TypeOf<typeof ConfigCodec>;
@@ -92,6 +109,7 @@ export const DEFAULT_CONFIG: Config = {
   retry: { attempts: 5, backoffMs: 2_000 },
   limits: { global: 64, perTargetHost: 8, cloudApi: { ratePerSecond: 0, burst: 0 } },
   breaker: { enabled: true, scope: 'zone', windowSeconds: 120, maxHosts: 0, maxShare: 0.5, minScopeHosts: 4 },
+  api: { host: '127.0.0.1', port: 8790, tokens: [], bodyLimitBytes: 1_048_576, rateLimit: { max: 600, windowMs: 60_000 } },
   log: { level: 'info' },
 };
 

@@ -6,19 +6,25 @@
  *
  * Nothing is sent at construction: authentication and microversion negotiation happen at first use, so an
  * engine starts (and reports clearly) while Keystone or Nova are briefly away.
+ *
+ * Server groups (`Instance.serverGroup`, which placement keeps): `GET /servers/{id}` names a server's group
+ * at ≥ 2.71 (`server_groups`), `servers/detail` never does; so a listing, and a server read below 2.71, find
+ * the group among the members of `GET /os-server-groups?all_projects` (every microversion). Policies and the
+ * listing are kept SERVER_GROUP_TTL_MS per driver; a group that cannot be read leaves `serverGroup` out
+ * (warned once per group) rather than failing the call.
  */
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/Either';
 import type { Logger } from 'pino';
-import { InputError, nonRetryable, systemClock, type Clock, type ComputeService, type Host, type Instance, type Migration } from '../../../domain';
+import { InputError, nonRetryable, systemClock, toResurrectError, type Clock, type ComputeService, type Host, type Instance, type Migration, type ServerGroupRef } from '../../../domain';
 import type { DriverFactory } from '../../../plugins/api';
 import type { ActionAccepted, CallOptions, CloudDriver } from '../port';
 import { loadCloudConfig, type CloudConfig } from './clouds';
 import type { HttpAnswer } from './http';
-import { KeystoneSession } from './keystone';
+import { KeystoneSession, raceSignal } from './keystone';
 import { atLeast, DEFAULT_MICROVERSION_CAP, formatMicroversion, MV, parseMicroversion } from './microversion';
 import { NovaClient } from './nova-client';
-import { toHosts, toInstance, toMigrations, toService, type NovaServer, type SharedStorageRule } from './nova-mapping';
+import { toHosts, toInstance, toMigrations, toServerGroupRef, toService, type NovaServer, type NovaServerGroup, type SharedStorageRule } from './nova-mapping';
 
 export interface OpenStackDriverSettings {
   /** Per HTTP request (each retry has its own). Default 30000. */
@@ -49,6 +55,7 @@ export class OpenStackCloudDriver implements CloudDriver {
   private readonly shared: SharedStorageRule;
   private readonly reservedKey: string;
   private readonly log?: Logger;
+  private readonly groups: ServerGroups;
   private warnedNoStats = false;
 
   constructor(
@@ -72,6 +79,7 @@ export class OpenStackCloudDriver implements CloudDriver {
     this.nova = new NovaClient(this.session, { cap, pageSize: settings.pageSize ?? 500, ...(settings.log ? { log: settings.log } : {}) });
     this.shared = { key: settings.sharedStorageKey ?? 'resurrect:shared_storage', default: settings.sharedStorageDefault ?? false };
     this.reservedKey = settings.reservedKey ?? 'resurrect:reserved';
+    this.groups = new ServerGroups(this.nova, http.clock, cloud.name, settings.log);
   }
 
   /** The negotiated compute microversion ("2.NN"); negotiates if not done yet. */
@@ -126,9 +134,14 @@ export class OpenStackCloudDriver implements CloudDriver {
 
   async listInstances(host: string, options?: CallOptions): Promise<Instance[]> {
     const signal = options?.signal;
+    // servers/detail does not name groups: their members come from the (kept) listing of groups, asked for
+    // alongside. It never rejects.
+    const members = this.groups.members();
     // Nova answers an unknown host filter with an empty list; the port wants RSR_CLOUD_NOT_FOUND.
     const [, servers] = await Promise.all([this.nova.service(host, signal), this.nova.listServers(host, signal)]);
-    return Promise.all(servers.map((s) => this.instance(s, signal)));
+    if (servers.length === 0) return [];
+    const groupOf = await raceSignal(members, signal);
+    return Promise.all(servers.map((s) => this.instance(s, signal, groupOf)));
   }
 
   async getInstance(id: string, options?: CallOptions): Promise<Instance> {
@@ -193,8 +206,120 @@ export class OpenStackCloudDriver implements CloudDriver {
     return toMigrations(records);
   }
 
-  private async instance(server: NovaServer, signal?: AbortSignal): Promise<Instance> {
-    return toInstance(server, await this.nova.flavor(server, signal), this.shared);
+  private async instance(server: NovaServer, signal?: AbortSignal, groupOf?: GroupMembers): Promise<Instance> {
+    const [flavor, group] = await Promise.all([this.nova.flavor(server, signal), this.serverGroup(server, signal, groupOf)]);
+    return toInstance(server, flavor, this.shared, group);
+  }
+
+  /** The server's group as the server names it (≥ 2.71, `GET /servers/{id}`), else as the listing of groups has it. */
+  private async serverGroup(server: NovaServer, signal?: AbortSignal, groupOf?: GroupMembers): Promise<ServerGroupRef | undefined> {
+    const named = atLeast(await this.nova.microversion(signal), MV.serverGroupsInServer) && Array.isArray(server.server_groups);
+    const id = named ? server.server_groups![0] : (groupOf ?? (await raceSignal(this.groups.members(), signal))).get(server.id);
+    return id === undefined ? undefined : raceSignal(this.groups.ref(id), signal);
+  }
+}
+
+/** How long a server group's policy, and the listing of groups with their members, are kept (groups rarely change). */
+export const SERVER_GROUP_TTL_MS = 60_000;
+
+/** Instance id → the id of its server group. */
+type GroupMembers = ReadonlyMap<string, string>;
+
+const LISTING = 'os-server-groups listing';
+
+/**
+ * Nova server groups, kept per driver for SERVER_GROUP_TTL_MS: each group's policy (one lookup per group
+ * however many of its members are read, shared by concurrent readers) and the listing of every group with
+ * its members. Nothing here rejects: a group that cannot be read is `undefined` (the instance is reported
+ * without it) and warned about once, until it reads again. A failure that may pass (timeout, 5xx) is asked
+ * again next time; one that will not (404, 403, an unknown policy) is kept like an answer.
+ */
+class ServerGroups {
+  private readonly policies = new Map<string, { readonly ref: ServerGroupRef | undefined; readonly until: number }>();
+  private readonly lookups = new Map<string, Promise<ServerGroupRef | undefined>>();
+  private listing?: { readonly members: GroupMembers; readonly until: number };
+  private pendingListing?: Promise<GroupMembers>;
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly nova: NovaClient,
+    private readonly clock: Clock,
+    private readonly cloud: string,
+    private readonly log?: Logger,
+  ) {}
+
+  /** Who is in which group, from `GET /os-server-groups?all_projects` (empty when it cannot be read). */
+  members(): Promise<GroupMembers> {
+    if (this.listing && this.listing.until > this.clock.now()) return Promise.resolve(this.listing.members);
+    if (!this.pendingListing) {
+      const pending = this.list().finally(() => {
+        if (this.pendingListing === pending) this.pendingListing = undefined;
+      });
+      this.pendingListing = pending;
+    }
+    return this.pendingListing;
+  }
+
+  /** The id and policy of group `id`, kept or looked up (`GET /os-server-groups/{id}`). */
+  ref(id: string): Promise<ServerGroupRef | undefined> {
+    const kept = this.policies.get(id);
+    if (kept && kept.until > this.clock.now()) return Promise.resolve(kept.ref);
+    let pending = this.lookups.get(id);
+    if (!pending) {
+      const lookup = this.lookup(id).finally(() => {
+        if (this.lookups.get(id) === lookup) this.lookups.delete(id);
+      });
+      this.lookups.set(id, (pending = lookup));
+    }
+    return pending;
+  }
+
+  // Not tied to one caller's signal: other readers may wait for the same answer.
+  private async list(): Promise<GroupMembers> {
+    try {
+      const groups = await this.nova.listServerGroups();
+      const until = this.clock.now() + SERVER_GROUP_TTL_MS;
+      const members = new Map<string, string>();
+      for (const g of groups) {
+        this.policies.set(g.id, { ref: this.readable(g), until });
+        for (const member of g.members ?? []) members.set(member, g.id);
+      }
+      this.listing = { members, until };
+      this.warned.delete(LISTING);
+      return members;
+    } catch (error) {
+      const e = toResurrectError(error);
+      this.warnOnce(LISTING, { code: e.code }, `server groups cannot be listed (${e.message}): instances are reported without their server group, so placement does not keep their (anti-)affinity`);
+      const members = new Map<string, string>();
+      if (!e.retryable) this.listing = { members, until: this.clock.now() + SERVER_GROUP_TTL_MS };
+      return members;
+    }
+  }
+
+  private async lookup(id: string): Promise<ServerGroupRef | undefined> {
+    try {
+      const ref = this.readable(await this.nova.serverGroup(id));
+      this.policies.set(id, { ref, until: this.clock.now() + SERVER_GROUP_TTL_MS });
+      return ref;
+    } catch (error) {
+      const e = toResurrectError(error);
+      this.warnOnce(id, { group: id, code: e.code }, `server group ${id} cannot be read (${e.message}): its members are reported without it, so placement does not keep its (anti-)affinity`);
+      if (!e.retryable) this.policies.set(id, { ref: undefined, until: this.clock.now() + SERVER_GROUP_TTL_MS });
+      return undefined;
+    }
+  }
+
+  private readable(group: NovaServerGroup): ServerGroupRef | undefined {
+    const ref = toServerGroupRef(group);
+    if (ref) this.warned.delete(group.id);
+    else this.warnOnce(group.id, { group: group.id }, `server group ${group.id} has a policy the engine does not know (${JSON.stringify(group.policy ?? group.policies ?? null)}): its members are reported without it`);
+    return ref;
+  }
+
+  private warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.log?.warn({ cloud: this.cloud, ...fields }, message);
   }
 }
 

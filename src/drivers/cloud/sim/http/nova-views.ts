@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ComputeService, Host, Instance, InstanceStatus, Migration } from '../../../../domain';
+import type { ComputeService, Host, Instance, InstanceStatus, Migration, ServerGroupPolicy } from '../../../../domain';
 import type { InstanceActionView } from '../state';
 import { stableUuid } from './ids';
 import type { Microversion } from './microversion';
@@ -125,7 +125,8 @@ export interface ServerExtras {
   readonly userId: string;
 }
 
-export function serverJson(i: Instance, extras: ServerExtras, ctx: ViewContext): Record<string, unknown> {
+/** `show` is `GET /servers/{id}`; `detail` is `servers/detail`, which Nova renders without `server_groups`. */
+export function serverJson(i: Instance, extras: ServerExtras, ctx: ViewContext, view: 'show' | 'detail' = 'detail'): Record<string, unknown> {
   const base = ctx.computeUrl;
   const bookmark = base.replace(/\/v2\.1$/, '');
   const updated = Date.parse(i.updatedAt);
@@ -175,7 +176,7 @@ export function serverJson(i: Instance, extras: ServerExtras, ctx: ViewContext):
   if (ctx.mv >= 19) json.description = null;
   if (ctx.mv >= 26) json.tags = [];
   if (ctx.mv >= 63) json.trusted_image_certificates = null;
-  if (ctx.mv >= 71) json.server_groups = i.serverGroup ? [i.serverGroup.id] : [];
+  if (ctx.mv >= 71 && view === 'show') json.server_groups = i.serverGroup ? [i.serverGroup.id] : [];
   if (ctx.mv >= 73) json.locked_reason = null;
   return json;
 }
@@ -190,6 +191,36 @@ export function briefServerJson(i: Instance, ctx: ViewContext): Record<string, u
       { rel: 'bookmark', href: `${bookmark}/servers/${i.id}` },
     ],
   };
+}
+
+/** A server group as the sim knows it: from its members' `serverGroup` (the sim has no group records). */
+export interface ServerGroupInfo {
+  readonly id: string;
+  readonly policy: ServerGroupPolicy;
+  readonly members: readonly string[];
+  /** The project of its first member. */
+  readonly project: string;
+}
+
+/**
+ * `GET /os-server-groups[/{id}]`: `policy` and `rules` ≥ 2.64, `policies: [name]` and an always-empty
+ * `metadata` before; `project_id`/`user_id` ≥ 2.13. The sim has no group names: the name is the id.
+ */
+export function serverGroupJson(g: ServerGroupInfo, userId: string, ctx: ViewContext): Record<string, unknown> {
+  const json: Record<string, unknown> = { id: g.id, name: g.id };
+  if (ctx.mv >= 64) {
+    json.policy = g.policy;
+    json.rules = {};
+  } else {
+    json.policies = [g.policy];
+    json.metadata = {};
+  }
+  json.members = [...g.members];
+  if (ctx.mv >= 13) {
+    json.project_id = g.project;
+    json.user_id = userId;
+  }
+  return json;
 }
 
 const migrationNumber = (m: Migration): number => Number(/(\d+)$/.exec(m.id)?.[1] ?? 0);

@@ -15,9 +15,11 @@ import {
   instanceActionJson,
   migrationJson,
   migrationUuid,
+  serverGroupJson,
   serverJson,
   serviceJson,
   type FlavorInfo,
+  type ServerGroupInfo,
   type ServerExtras,
   type ViewContext,
 } from './nova-views';
@@ -282,7 +284,7 @@ export function novaRoutes(options: NovaRouteOptions) {
 
     app.get('/v2.1/servers/:id', async (request: Req, reply) => {
       const instance = await world.nova.getInstance(request.params.id ?? '', signalOf(reply));
-      return { server: serverJson(instance, serverExtras(hostFacts(), instance), view(request)) };
+      return { server: serverJson(instance, serverExtras(hostFacts(), instance), view(request), 'show') };
     });
 
     app.post('/v2.1/servers/:id/action', async (request: Req, reply) => {
@@ -414,6 +416,40 @@ export function novaRoutes(options: NovaRouteOptions) {
       return { migrations, ...links };
     });
 
+    // ---- os-server-groups (those the instances belong to: the sim has no group records) -----------------
+
+    const serverGroups = (): ServerGroupInfo[] => {
+      const byId = new Map<string, { policy: ServerGroupInfo['policy']; members: string[]; project: string }>();
+      for (const id of world.instanceIds()) {
+        const i = world.instanceState(id);
+        if (!i.serverGroup) continue;
+        const group = byId.get(i.serverGroup.id);
+        if (group) group.members.push(id);
+        else byId.set(i.serverGroup.id, { policy: i.serverGroup.policy, members: [id], project: i.project });
+      }
+      return [...byId.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([id, g]) => ({ id, ...g }));
+    };
+
+    // Nova lists the groups of the token's project; `all_projects` (any value, admin) lists every project's.
+    // `limit` (capped at max_limit) and `offset`; no links.
+    app.get('/v2.1/os-server-groups', async (request: Req) => {
+      const ctx = view(request);
+      const { token } = ctxOf(request);
+      const query = request.query;
+      const all = query !== undefined && 'all_projects' in query;
+      const groups = serverGroups().filter((g) => all || g.project === token.projectName || g.project === token.projectId);
+      const limit = nonNegative('limit', q(query, 'limit')) || MAX_LIMIT;
+      const offset = nonNegative('offset', q(query, 'offset'));
+      return { server_groups: groups.slice(offset, offset + Math.min(limit, MAX_LIMIT)).map((g) => serverGroupJson(g, keystone.userId, ctx)) };
+    });
+
+    app.get('/v2.1/os-server-groups/:id', async (request: Req) => {
+      const id = request.params.id ?? '';
+      const group = serverGroups().find((g) => g.id === id);
+      if (!group) throw new HttpFault(404, `Instance group ${id} could not be found.`);
+      return { server_group: serverGroupJson(group, keystone.userId, view(request)) };
+    });
+
     // ---- flavors (those the instances use: the sim has no flavor catalog) --------------------------------
 
     const flavors = (): FlavorInfo[] => {
@@ -530,6 +566,13 @@ function schemaObject(name: string, value: unknown, spec: Record<string, string>
     }
   }
   return out;
+}
+
+/** A `limit`/`offset` query parameter (Nova's non-negative integer); 0 when absent. */
+function nonNegative(name: string, text: string | undefined): number {
+  if (text === undefined) return 0;
+  if (!/^\d+$/.test(text)) throw new HttpFault(400, `Invalid input for query parameters ${name}. Value: ${text}. '${text}' does not match '^[0-9]*$'`);
+  return Number(text);
 }
 
 /** limit/marker paging, Nova style: limit capped at max_limit, an unknown marker is a 400. */

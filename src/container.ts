@@ -238,6 +238,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     breaker: container.get(MassFailureBreaker),
     worker: () => (worker ??= container.get(RecoveryWorker)),
     async close(closeOptions = {}) {
+      container.get(Engine).close(); // live event feeds hold their own connections
       if (worker) await worker.close(closeOptions);
       await container.get(RecoveryQueue).close(Boolean(closeOptions.abrupt));
       redis.disconnect();

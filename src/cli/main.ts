@@ -6,6 +6,7 @@ import { decide } from './commands/decide';
 import { demo } from './commands/demo';
 import { fenceConfirm, fencePending } from './commands/fence';
 import { plan } from './commands/plan';
+import { serve } from './commands/serve';
 import { simFail, simFault, simRecover } from './commands/sim';
 import { simServe } from './commands/sim-serve';
 import { sla } from './commands/sla';
@@ -39,6 +40,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--concurrency <n>', 'jobs processed at once')
     .option('--name <name>', 'worker name in the audit trail (default host:pid)')
     .action((opts: { concurrency?: string; name?: string }) => run(() => worker({ ...globals(), ...opts }))());
+
+  program.command('serve').description('serve the REST API (docs/api.md) over the running engine\'s Redis')
+    .option('--port <n>', 'listen port (default api.port, 8790; 0 = any free port)')
+    .option('--host <address>', 'listen address (default api.host, 127.0.0.1)')
+    .option('--worker', 'also run a worker in this process')
+    .option('--concurrency <n>', 'jobs processed at once by that worker')
+    .action((opts: { port?: string; host?: string; worker?: boolean; concurrency?: string }) => run(() => serve({ ...globals(), ...opts }))());
 
   program.command('trigger').description('report a failure event (what a host monitor does)')
     .addArgument(new Command().createArgument('<kind>', 'failure kind').choices(['host-down', 'service-down', 'instance-down', 'host-degraded']))

@@ -24,6 +24,8 @@ export const AuditRecord = t.intersection(
       attempt: t.number,
       worker: t.string,
       outcome: t.string,
+      /** The SLA a finished recovery ran under (its `recovery <outcome>` record), for the metrics. */
+      sla: t.string,
       /** Milliseconds spent in `from` before this transition. */
       durationMs: t.number,
       details: t.record(t.string, t.unknown),

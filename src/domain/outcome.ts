@@ -13,8 +13,24 @@ export const RecoveryStatus = t.keyof(
 );
 export type RecoveryStatus = t.TypeOf<typeof RecoveryStatus>;
 
-export const IncidentStatus = t.keyof({ open: null, resolved: null, escalated: null }, 'IncidentStatus');
+/** `cancelled`: an operator cancelled its root recovery (`Engine.cancel`). */
+export const IncidentStatus = t.keyof({ open: null, resolved: null, escalated: null, cancelled: null }, 'IncidentStatus');
 export type IncidentStatus = t.TypeOf<typeof IncidentStatus>;
+
+/** The status an incident closes with when its root recovery ends with `outcome`. */
+export function incidentStatusOf(outcome: Outcome): Exclude<IncidentStatus, 'open'> {
+  switch (outcome) {
+    case 'recovered':
+    case 'skipped':
+      return 'resolved';
+    case 'cancelled':
+      return 'cancelled';
+    case 'partial':
+    case 'failed':
+    case 'escalated':
+      return 'escalated';
+  }
+}
 
 /** Derive a parent's outcome from its children: all recovered, some, or none. */
 export function summarizeOutcomes(outcomes: readonly Outcome[]): Outcome {

@@ -2,6 +2,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { AuditRecord } from '../domain';
 import { redact } from '../domain';
 import type { Keys } from './keys';
+import { MetricsRecorder } from './metrics-recorder';
 
 /** Global stream cap: enough for days of incidents; per-recovery streams are never trimmed. */
 const GLOBAL_MAXLEN = 100_000;
@@ -12,13 +13,19 @@ const GLOBAL_MAXLEN = 100_000;
  * and its snapshot are written in one round trip.
  */
 export class AuditLog {
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+  /** Counts what the records say (transitions, retries, finished recoveries) for /metrics, in the same MULTI. */
+  private readonly metrics: MetricsRecorder;
+
+  constructor(private readonly redis: Redis, private readonly keys: Keys) {
+    this.metrics = new MetricsRecorder(keys);
+  }
 
   append(multi: ChainableCommander, record: AuditRecord): ChainableCommander {
     const json = JSON.stringify(redact(record));
     if (record.recoveryId) multi.xadd(this.keys.audit(record.recoveryId), '*', 'r', json);
     multi.xadd(this.keys.audit(record.incidentId), '*', 'r', json);
     multi.xadd(this.keys.globalAudit(), 'MAXLEN', '~', GLOBAL_MAXLEN, '*', 'r', json);
+    this.metrics.record(multi, record);
     return multi;
   }
 

@@ -1,19 +1,26 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Clock, FailureKind, Incident, Recovery } from '../domain';
+import type { AnyMachineSnapshot } from 'xstate';
+import type { Clock, FailureKind, Incident, IsoTime, Outcome, Recovery, RecoveryStatus } from '../domain';
 import { decodeOrThrow, dedupeKeyOf, FailureEvent, isoNow, nonRetryable, subjectOf } from '../domain';
+import { WAITING_TAG } from '../plugins/api';
 import type { ChildResult } from '../plugins/api';
 import type { Registry } from '../plugins/registry';
 import type { CloudDriver } from '../drivers/cloud/port';
 import type { Decision, Policy } from '../policy/policy';
 import type { PolicyStore, ReloadResult } from '../policy/policy-store';
 import type { AuditLog } from './audit-log';
+import { EventFeed } from './event-feed';
+import type { FeedEvent, FeedFilter } from './event-feed';
+import { Indexes } from './indexes';
+import type { IncidentFilter, Page, RecoveryFilter } from './indexes';
 import { newIncidentId, rootRecoveryId } from './ids';
 import { jobOptionsFor } from './sla-job-options';
 import type { IncidentStore } from './incident-store';
 import type { Keys } from './keys';
 import type { RecoveryQueue } from './recovery-queue';
-import type { RecoveryStore } from './recovery-store';
+import type { CancelRequest, RecoveryStore, ReopenPlan, ResumePoint } from './recovery-store';
+import { statePath } from './state-path';
 
 export interface EngineSettings {
   /** Event kind → workflow, until the policy engine decides per host and VM. */
@@ -52,12 +59,57 @@ export interface ReportResult {
   readonly created: boolean;
 }
 
+/** What `Engine.cancel` did. */
+export interface CancelResult {
+  readonly recoveryId: string;
+  /**
+   * `cancelling`: requested now (a running recovery stops within a second, a parked or queued one at once);
+   * `already-requested`: a cancel was requested before and is under way; `finished`: it had already ended
+   * (nothing done; `outcome` says how).
+   */
+  readonly state: 'cancelling' | 'already-requested' | 'finished';
+  readonly outcome?: Outcome;
+  /** Descendants cancelled with it by this call. */
+  readonly descendants: readonly string[];
+}
+
+/** What `Engine.retry` did. */
+export interface RetryResult {
+  readonly recoveryId: string;
+  /** The state it resumes at (null: from the start, no state was recorded). */
+  readonly from: string | null;
+  /** `queued`: a job runs it from `from`; `waiting`: it waits again (for an operator, or for its children). */
+  readonly status: 'queued' | 'waiting';
+  /** Its failed children run again too (a parent waiting for its children again). */
+  readonly children: readonly string[];
+  /** Ancestors reopened to take the retried recovery back (waiting for their children again). */
+  readonly reopened: readonly string[];
+  readonly incidentReopened: boolean;
+}
+
+/** Outcomes a retry may start from; `recovered` and `skipped` have nothing left to do. */
+const RETRYABLE_OUTCOMES: ReadonlySet<Outcome> = new Set<Outcome>(['failed', 'escalated', 'cancelled', 'partial']);
+const SETTLED_OUTCOMES: ReadonlySet<Outcome> = new Set<Outcome>(['recovered', 'skipped']);
+
+interface Reopening {
+  readonly recovery: Recovery;
+  readonly snapshot: unknown;
+  readonly state: string | undefined;
+  readonly waiting: boolean;
+}
+
 /**
  * The engine's front door: failure events in, incidents and recoveries out. Everything here is safe to call
  * from any number of processes at once; the atomic pieces live in the stores' scripts.
  */
 export class Engine {
-  constructor(private readonly deps: EngineDeps) {}
+  private readonly indexes: Indexes;
+  private readonly feed: EventFeed;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.indexes = new Indexes(deps.redis, deps.keys);
+    this.feed = new EventFeed(deps.redis, deps.keys, deps.log);
+  }
 
   async report(raw: unknown): Promise<ReportResult> {
     const { incidents, store, queue, audit, clock, registry, settings, log } = this.deps;
@@ -189,8 +241,224 @@ export class Engine {
     return this.deps.audit.read(id);
   }
 
-  listIncidents(options?: { offset?: number; limit?: number }) {
-    return this.deps.incidents.list(options);
+  /**
+   * Incidents matching every given filter, newest first (by opening time), one page at a time: pass the
+   * `nextCursor` of a page to get the next. Served from the filter indexes (indexes.ts), never a scan. Invalid
+   * filters throw an InputError (`RSR_INPUT_INVALID`).
+   */
+  listIncidents(filter?: IncidentFilter): Promise<Page<Incident>>;
+  /** @deprecated offset paging (not stable under inserts): pass an IncidentFilter and page with its cursor. */
+  listIncidents(options: { offset: number; limit?: number }): Promise<Incident[]>;
+  async listIncidents(filter: IncidentFilter | { offset: number; limit?: number } = {}): Promise<Page<Incident> | Incident[]> {
+    if ('offset' in filter) {
+      const ids = await this.deps.redis.zrevrange(this.deps.keys.incidentIndex(), filter.offset, filter.offset + (filter.limit ?? 100) - 1);
+      return this.deps.incidents.getMany(ids);
+    }
+    const page = await this.indexes.page(this.indexes.incidentSets(filter), filter);
+    return { items: await this.deps.incidents.getMany(page.items), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+  }
+
+  /** Recoveries matching every given filter, newest first (by creation time); paged like `listIncidents`. */
+  async listRecoveries(filter: RecoveryFilter = {}): Promise<Page<Recovery>> {
+    const page = await this.indexes.page(this.indexes.recoverySets(filter), filter);
+    return { items: await this.deps.store.getMany(page.items), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+  }
+
+  /**
+   * A live feed of audit records (transitions, incidents opened and closed, decisions, cancels, retries) for
+   * server-sent events: iterate it; it ends when `signal` aborts or the engine closes. See event-feed.ts for
+   * `after` (Last-Event-ID) and which stream a filter reads.
+   */
+  events(filter: FeedFilter = {}, signal?: AbortSignal): AsyncIterableIterator<FeedEvent> {
+    return this.feed.subscribe(filter, signal);
+  }
+
+  /** Ends the live feeds' connections (the app is closing). */
+  close(): void {
+    this.feed.close();
+  }
+
+  /**
+   * An operator stops a recovery and its descendants. Recorded once per recovery (a repeated call changes
+   * nothing) and audited with who. A running one is stopped by its worker within a second (the step in flight
+   * is cancelled); a parked one is woken with `recovery.cancel` and finishes as its workflow defines when it
+   * understands the event (notify-only), else ends `cancelled`; a queued or backing-off one ends `cancelled`
+   * as soon as a job claims it (one is added now). A root recovery's incident closes `cancelled`.
+   */
+  async cancel(recoveryId: string, by: string, reason?: string): Promise<CancelResult> {
+    const { store, audit, queue, clock, redis, keys } = this.deps;
+    const recovery = await this.recovery(recoveryId);
+    if (recovery.status === 'done') return { recoveryId, state: 'finished', ...(recovery.outcome ? { outcome: recovery.outcome } : {}), descendants: [] };
+    const at = isoNow(clock.now());
+    const request: CancelRequest = { by, at, ...(reason ? { reason } : {}) };
+    const descendants: string[] = [];
+    let state: CancelResult['state'] = 'already-requested';
+    for (const id of [recoveryId, ...(await this.descendantsOf(recoveryId))]) {
+      const target = id === recoveryId ? recovery : await store.get(id);
+      if (!target) continue;
+      const answer = await store.requestCancel(id, id === recoveryId ? request : { ...request, via: recoveryId });
+      if (answer === 'done' || answer === 'missing') continue;
+      if (answer === 'set') {
+        if (id === recoveryId) state = 'cancelling';
+        else descendants.push(id);
+        await audit.write({
+          at, type: 'decision', incidentId: target.incidentId, recoveryId: id, workflow: target.workflow, worker: this.deps.node,
+          message: `cancel requested by ${by}${id === recoveryId ? '' : ` with ${recoveryId}`}${reason ? `: ${reason}` : ''} (was ${target.status}${target.state ? ` at ${target.state}` : ''})`,
+          details: { by, ...(reason ? { reason } : {}), ...(id === recoveryId ? {} : { via: recoveryId }), status: target.status },
+        });
+      }
+      // Whoever claims it next ends it: a wake carrying the event (delivered to a parked machine that takes it);
+      // a running one defers this job until its worker has stopped it. A retry backing off runs now.
+      const round = await store.round(id);
+      await queue.enqueueWake(id, `cancel-r${round}`, { type: 'recovery.cancel', by, ...(reason ? { reason } : {}) });
+      if (target.status === 'retrying') {
+        const job = await redis.hget(keys.recovery(id), 'job');
+        if (job) await queue.promote(job);
+      }
+    }
+    return { recoveryId, state, descendants };
+  }
+
+  /**
+   * Runs a recovery that ended failed, escalated, cancelled or partial again, from the state where it failed
+   * (the state whose step failed, or where it waited), not from the start: the restored machine re-enters that
+   * state and runs its step again. Its parent, if finished, is reopened to wait for it again (at the state it
+   * waited for its children), and the incident is reopened if it had closed — unless another open incident now
+   * holds its subject (`RSR_SUBJECT_BUSY`). A parent that waits for its children runs its failed children
+   * again. Refused (`RSR_RECOVERY_NOT_RETRYABLE`) for a recovery that has not finished, one that recovered or
+   * was skipped, or one whose parent is running. Audited with who and from which state.
+   */
+  async retry(recoveryId: string, by: string): Promise<RetryResult> {
+    const { store, incidents, queue, audit, clock, registry, redis, keys } = this.deps;
+    const recovery = await this.recovery(recoveryId);
+    if (recovery.status !== 'done') {
+      throw nonRetryable('RSR_RECOVERY_NOT_RETRYABLE', `recovery ${recoveryId} is ${recovery.status}: only a finished recovery can be retried`, { details: { status: recovery.status } });
+    }
+    if (!recovery.outcome || !RETRYABLE_OUTCOMES.has(recovery.outcome)) {
+      throw nonRetryable('RSR_RECOVERY_NOT_RETRYABLE', `recovery ${recoveryId} ended ${recovery.outcome ?? 'without an outcome'}: nothing to retry`, { details: { status: recovery.status, outcome: recovery.outcome } });
+    }
+    const now = isoNow(clock.now());
+    const target = await this.reopening(recovery, now);
+
+    // A parent waiting for its children again: the children that did not recover run again.
+    const children: Reopening[] = [];
+    let wakeParent = false;
+    if (target.waiting) {
+      const all = await this.children(recoveryId);
+      const unfinished = all.filter((c) => c.status !== 'done');
+      if (unfinished.length > 0) throw nonRetryable('RSR_RECOVERY_NOT_RETRYABLE', `recovery ${recoveryId} still has children finishing: ${unfinished.map((c) => c.id).join(', ')}`);
+      for (const child of all.filter((c) => !c.outcome || !SETTLED_OUTCOMES.has(c.outcome))) children.push(await this.reopening(child, now));
+      wakeParent = all.length > 0 && children.length === 0;
+    }
+
+    // Its ancestors take it back: a finished one waits for its children again, at the state where it waited.
+    const ancestors: Reopening[] = [];
+    const checks: { id: string; expect: (RecoveryStatus | 'missing')[] }[] = [];
+    for (let cursor = recovery; cursor.parentId;) {
+      const parent = await this.recovery(cursor.parentId);
+      if (parent.status === 'waiting') {
+        const [results, total] = await Promise.all([redis.hlen(keys.childResults(parent.id)), redis.hlen(keys.children(parent.id))]);
+        if (results >= total) throw nonRetryable('RSR_RECOVERY_NOT_RETRYABLE', `its parent ${parent.id} is being woken by its children; retry once it has finished`, { details: { parent: parent.id } });
+        checks.push({ id: parent.id, expect: ['waiting'] });
+        break;
+      }
+      if (parent.status !== 'done') {
+        throw nonRetryable('RSR_RECOVERY_NOT_RETRYABLE', `its parent ${parent.id} is ${parent.status}; retry once it has finished or waits`, { details: { parent: parent.id, status: parent.status } });
+      }
+      const parked = (await store.retryPoints(parent.id)).parked;
+      if (!parked || parked.workflow !== parent.workflow) {
+        throw nonRetryable('RSR_RECOVERY_NOT_RETRYABLE', `its parent ${parent.id} has no state where it waited for its children, so it cannot take a retried child back`, { details: { parent: parent.id } });
+      }
+      ancestors.push({ recovery: reopened(parent, now, 'waiting', parked.state), snapshot: parked.snapshot, state: parked.state, waiting: true });
+      cursor = parent;
+    }
+
+    // The incident opens again when its root recovery does.
+    const root = ancestors.length > 0 ? ancestors[ancestors.length - 1]!.recovery : recovery;
+    const incident = await this.incident(recovery.incidentId);
+    const reopenIncident = !root.parentId && (ancestors.length > 0 || !recovery.parentId) && incident.status !== 'open';
+
+    const all = [target, ...children, ...ancestors];
+    const plan: ReopenPlan = {
+      checks: [...all.map((r) => ({ id: r.recovery.id, expect: ['done' as const] })), ...checks],
+      reopen: all.map((r) => ({ recovery: r.recovery, snapshot: r.snapshot })),
+      forget: [
+        ...(recovery.parentId ? [{ parent: recovery.parentId, child: recovery.id }] : []),
+        ...children.map((c) => ({ parent: recoveryId, child: c.recovery.id })),
+      ],
+      ...(reopenIncident ? { incident: incidents.reopened(incident) } : {}),
+    };
+    const result = await store.reopen(plan, (id) => keys.incident(id), (key) => keys.subject(key), keys.incidentsBy('status', ''));
+    if (result.kind === 'conflict') {
+      throw nonRetryable('RSR_RECOVERY_NOT_RETRYABLE', `recovery ${result.id} changed while being retried (now ${result.status}); nothing was changed`, { details: { recovery: result.id, status: result.status } });
+    }
+    if (result.kind === 'subject-busy') {
+      throw nonRetryable('RSR_SUBJECT_BUSY', `incident ${incident.id} cannot reopen: incident ${result.holder} now holds ${incident.subject}; nothing was changed`, { details: { incident: incident.id, holder: result.holder, subject: incident.subject } });
+    }
+
+    const from = (r: Reopening) => (r.state ? `from ${r.state}` : 'from the start (no state was recorded)');
+    const write = (r: Recovery, message: string, details: Record<string, unknown>) => audit.write({
+      at: now, type: 'decision', incidentId: r.incidentId, recoveryId: r.id, workflow: r.workflow, worker: this.deps.node, message, details: { by, ...details },
+    });
+    await write(target.recovery, `retried by ${by} ${from(target)}${target.waiting ? ' (waiting again)' : ''}`, { from: target.state ?? null, round: result.rounds[0] });
+    for (const [i, child] of children.entries()) {
+      await write(child.recovery, `retried by ${by} with ${recoveryId} ${from(child)}`, { from: child.state ?? null, via: recoveryId, round: result.rounds[1 + i] });
+    }
+    for (const [i, ancestor] of ancestors.entries()) {
+      await write(ancestor.recovery, `reopened by ${by} to take back retried ${recoveryId}: waiting at ${ancestor.state}`, { from: ancestor.state ?? null, child: recoveryId, round: result.rounds[1 + children.length + i] });
+    }
+    if (reopenIncident) {
+      await audit.write({
+        at: now, type: 'incident', incidentId: incident.id, recoveryId: root.id, worker: this.deps.node, details: { by, retried: recoveryId, was: incident.status },
+        message: `incident reopened by ${by}: retry of ${recoveryId} (was ${incident.status})`,
+      });
+    }
+    for (const [i, r] of all.entries()) {
+      if (r.recovery.status === 'queued') await queue.enqueueAgain(r.recovery.id, `retry-${result.rounds[i]}`, jobOptionsFor(r.recovery.params, registry));
+    }
+    if (wakeParent) await queue.enqueueWake(recoveryId, `children-done-retry-r${result.rounds[0]}`, { type: 'children.done' });
+    this.deps.log.info({ recovery: recoveryId, by, from: target.state }, `recovery ${recoveryId} retried by ${by} ${from(target)}`);
+    return {
+      recoveryId, from: target.state ?? null, status: target.waiting ? 'waiting' : 'queued',
+      children: children.map((c) => c.recovery.id), reopened: ancestors.map((a) => a.recovery.id), incidentReopened: reopenIncident,
+    };
+  }
+
+  /**
+   * Where a finished recovery resumes: a machine stopped mid-run (cancelled, given up) where it stood; one that
+   * finished at the state whose step failed or where it last waited (`resume`); else the state before its final
+   * one (`lastActive`); else from the start.
+   */
+  private async reopening(recovery: Recovery, now: IsoTime): Promise<Reopening> {
+    const workflow = this.deps.registry.workflow(recovery.workflow);
+    const points = await this.deps.store.retryPoints(recovery.id);
+    const current = points.snapshot as AnyMachineSnapshot | undefined;
+    let point: Omit<ResumePoint, 'workflow'> | undefined;
+    if (current?.status === 'active') {
+      let waiting = false;
+      try {
+        waiting = workflow.machine.resolveState({ value: current.value, context: current.context }).hasTag(WAITING_TAG);
+      } catch {
+        waiting = false;
+      }
+      point = { state: statePath(current.value), snapshot: current, waiting };
+    } else if (points.resume?.workflow === recovery.workflow) point = points.resume;
+    else if (points.lastActive?.workflow === recovery.workflow) point = points.lastActive;
+    const status = point?.waiting ? 'waiting' : 'queued';
+    return { recovery: reopened(recovery, now, status, point?.state), snapshot: point?.snapshot, state: point?.state, waiting: point?.waiting ?? false };
+  }
+
+  /** Every recovery below this one (children, their children …), parents before children. */
+  private async descendantsOf(recoveryId: string): Promise<string[]> {
+    const out: string[] = [];
+    const queue = [recoveryId];
+    while (queue.length > 0 && out.length < 100_000) {
+      const id = queue.shift()!;
+      const children = Object.values(await this.deps.redis.hgetall(this.deps.keys.children(id)));
+      out.push(...children);
+      queue.push(...children);
+    }
+    return out;
   }
 
   /** Resolves when the incident is closed (resolved or escalated); for the demo, the CLI and tests. */
@@ -204,4 +472,15 @@ export class Engine {
       await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 100));
     }
   }
+}
+
+/** A finished recovery as it is when reopened by a retry: no outcome, in `status`, at `state`. */
+function reopened(recovery: Recovery, now: IsoTime, status: 'queued' | 'waiting', state: string | undefined): Recovery {
+  const next: Partial<Recovery> = { ...recovery, status, updatedAt: now, ...(state ? { state } : {}) };
+  delete next.outcome;
+  delete next.reason;
+  delete next.finishedAt;
+  delete next.result;
+  if (!state) delete next.state;
+  return next as Recovery;
 }

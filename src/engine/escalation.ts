@@ -157,7 +157,8 @@ export class Escalation {
    * help (a stopped VM is not live-migrated), and the VM is still down.
    */
   shouldClimb(recovery: Recovery, output: RecoveryOutput): boolean {
-    if (!recovery.ladder || output.outcome === 'recovered') return false;
+    // An operator's cancel ends the ladder too.
+    if (!recovery.ladder || output.outcome === 'recovered' || output.outcome === 'cancelled') return false;
     if (output.outcome === 'skipped' && recovery.ladder.rung === recovery.ladder.entry) return false;
     const sla = this.slaOf(recovery);
     return sla !== undefined && recovery.ladder.rung + 1 < sla.escalation.length;

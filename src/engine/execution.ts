@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createActor, fromPromise } from 'xstate';
 import type { AnyActorLogic, AnyActorRef, AnyMachineSnapshot, InspectionEvent } from 'xstate';
 import type { AuditRecord, Clock, Recovery, ResurrectError } from '../domain';
-import { decodeOrThrow, errorToJSON, isoNow, retryable, toResurrectError } from '../domain';
+import { decodeOrThrow, errorToJSON, isoNow, nonRetryable, retryable, toResurrectError } from '../domain';
 import type { Drivers, RecoveryInput, RecoveryOutput, StepDefinition } from '../plugins/api';
 import { WAITING_TAG } from '../plugins/api';
 import type { Registry } from '../plugins/registry';
@@ -16,7 +16,7 @@ import type { SlaCompliance } from './sla-compliance';
 import type { IncidentStore } from './incident-store';
 import type { Keys } from './keys';
 import type { RecoveryQueue } from './recovery-queue';
-import type { RecoveryStore } from './recovery-store';
+import type { RecoveryStore, ResumePoint } from './recovery-store';
 import { statePath } from './state-path';
 import { RecoveryStepEngine } from './step-engine';
 
@@ -52,12 +52,20 @@ export type Settled =
   | { readonly kind: 'crashed'; readonly error: ResurrectError }
   | { readonly kind: 'halted' }
   /** Stopped on purpose (its ladder rung ran out of time); everything up to here is written. */
-  | { readonly kind: 'preempted' };
+  | { readonly kind: 'preempted' }
+  /** An operator cancelled it (`Engine.cancel`): stopped where it stood, or it could not take `recovery.cancel`. */
+  | { readonly kind: 'cancelled'; readonly reason: string };
 
 export interface ExecutionOptions {
   readonly attempt: number;
   readonly lastAttempt: boolean;
   readonly event?: { readonly type: string; readonly [k: string]: unknown };
+  /**
+   * The event is an operator's `recovery.cancel` for a parked recovery: it is delivered only if the machine
+   * waits in a state that takes it (the workflow then finishes as it defines); otherwise nothing is started
+   * and the run settles `cancelled` with this reason.
+   */
+  readonly cancelling?: { readonly reason: string };
 }
 
 /**
@@ -73,6 +81,9 @@ export class Execution {
   private readonly settled = new Promise<Settled>((resolve) => { this.settle = resolve; });
   private actor?: AnyActorRef;
   private previousState?: string;
+  /** The persisted snapshot of the state the machine is in, and whether that state waits: a retry's resume point. */
+  private lastPersisted?: unknown;
+  private lastWaiting = false;
   private enteredAt: number;
   /** The steps in flight, so a preemption can cancel them. */
   private readonly controllers = new Set<AbortController>();
@@ -97,6 +108,7 @@ export class Execution {
 
     const restoredState = snapshot ? statePath((snapshot as AnyMachineSnapshot).value) : undefined;
     this.previousState = restoredState;
+    this.lastPersisted = snapshot;
     await this.auditAttempt(snapshot
       ? `${this.options.event ? `woken by ${this.options.event.type}` : `attempt ${this.options.attempt} resumed`} at ${restoredState}`
       : `attempt ${this.options.attempt} started`);
@@ -109,6 +121,16 @@ export class Execution {
       inspect: (event: InspectionEvent) => this.onInspect(event),
     });
     this.actor = actor;
+    this.lastWaiting = snapshot !== undefined && (actor.getSnapshot() as AnyMachineSnapshot).hasTag(WAITING_TAG);
+    if (this.options.cancelling) {
+      const restored = actor.getSnapshot() as AnyMachineSnapshot;
+      if (!this.options.event || !this.lastWaiting || restored.status !== 'active' || !restored.can(this.options.event as never)) {
+        // Not parked where the workflow understands a cancel: nothing runs, the runner ends it cancelled.
+        this.halted = true;
+        this.settle({ kind: 'cancelled', reason: this.options.cancelling.reason });
+        return this.settled;
+      }
+    }
     actor.subscribe({ error: () => undefined }); // errors are read from the snapshot; keep xstate from rethrowing
     actor.start();
     if (this.options.event) actor.send(this.options.event as never);
@@ -135,6 +157,15 @@ export class Execution {
     this.settle({ kind: 'preempted' });
   }
 
+  /** An operator's cancel: stops the machine where it stands and cancels the step in flight; nothing more is written. */
+  cancel(reason: string): void {
+    if (this.halted) return;
+    this.halted = true;
+    this.actor?.stop();
+    for (const controller of this.controllers) controller.abort(nonRetryable('RSR_RECOVERY_CANCELLED', reason));
+    this.settle({ kind: 'cancelled', reason });
+  }
+
   private onInspect(event: InspectionEvent): void {
     if (this.halted || event.type !== '@xstate.snapshot' || event.actorRef !== this.actor) return;
     const snapshot = event.snapshot as AnyMachineSnapshot;
@@ -159,14 +190,43 @@ export class Execution {
     if (snapshot.status === 'done') record.outcome = (snapshot.output as RecoveryOutput | undefined)?.outcome;
     this.recovery = { ...this.recovery, state: to, updatedAt: isoNow(now) };
     const recovery = this.recovery;
+    const points = this.resumePoints(eventType, from, to, snapshot, persisted);
     this.deps.log.info({ recovery: recovery.id, workflow: recovery.workflow, from: record.from, to, event: eventType }, `${describe(recovery)}: ${record.from} → ${to}`);
     this.enqueueWrite(() => {
       const multi = this.deps.redis.multi();
       this.deps.store.save(multi, recovery, persisted);
+      for (const [field, point] of points) this.deps.store.markResumePoint(multi, recovery.id, field, point);
       this.deps.audit.append(multi, record);
       return multi.exec();
     });
     queueMicrotask(() => this.check());
+  }
+
+  /**
+   * Where a retry of this recovery (`Engine.retry`) would resume, written with the transition that decides it:
+   * - a step failed and the machine took its failure branch (`xstate.error.actor.*`, also a machine that errors):
+   *   `resume` = the state that invoked the step, as persisted before this transition, so the step runs again;
+   * - the machine parks in a waiting state: `resume` and `parked` = this state (later progress supersedes an
+   *   earlier failure; a parent takes a retried child back at `parked`);
+   * - it reaches a final state by any other event: `lastActive` = the state before (used when nothing failed).
+   */
+  private resumePoints(eventType: string, from: string | undefined, to: string, snapshot: AnyMachineSnapshot, persisted: unknown): ['resume' | 'parked' | 'lastActive', ResumePoint][] {
+    const workflow = this.recovery.workflow;
+    const before = this.lastPersisted;
+    const beforeWaiting = this.lastWaiting;
+    const waiting = snapshot.status === 'active' && snapshot.hasTag(WAITING_TAG);
+    this.lastPersisted = persisted;
+    this.lastWaiting = waiting;
+    const points: ['resume' | 'parked' | 'lastActive', ResumePoint][] = [];
+    if (eventType.startsWith('xstate.error.actor') && from !== undefined && before !== undefined) {
+      points.push(['resume', { workflow, state: from, snapshot: before, waiting: beforeWaiting }]);
+    } else if (waiting) {
+      const point = { workflow, state: to, snapshot: persisted, waiting: true };
+      points.push(['resume', point], ['parked', point]);
+    } else if (snapshot.status === 'done' && from !== undefined && before !== undefined) {
+      points.push(['lastActive', { workflow, state: from, snapshot: before, waiting: beforeWaiting }]);
+    }
+    return points;
   }
 
   /** Decides, after each macrostep, whether this job's run is over. */

@@ -12,8 +12,17 @@ export class Keys {
   subject(subject: string): string { return `${this.prefix}:subject:${subject}`; }
   incidentIndex(): string { return `${this.prefix}:idx:incidents`; }
 
+  /**
+   * Filter indexes (indexes.ts): one sorted set per field value, scored by the time the incident opened / the
+   * recovery was created (ms), kept in the same script or MULTI as the write they index. `field` is `status`,
+   * `host`, `instance`, `kind`, `workflow`, `sla` for incidents; `status`, `outcome`, `host`, `instance`,
+   * `workflow`, `sla`, `parent`, `incident`, `root` for recoveries.
+   */
+  incidentsBy(field: string, value: string): string { return `${this.prefix}:ix:incidents:${field}:${value}`; }
+
   recovery(id: string): string { return `${this.prefix}:recovery:${id}`; }
   recoveryIndex(): string { return `${this.prefix}:idx:recoveries`; }
+  recoveriesBy(field: string, value: string): string { return `${this.prefix}:ix:recoveries:${field}:${value}`; }
   /** Counter giving each operator decision on a recovery its own wake job. */
   decisions(id: string): string { return `${this.prefix}:decisions:${id}`; }
   /** child key → child recovery id, written in full before any child job exists. */

@@ -1,12 +1,13 @@
 import type Bull from 'bull';
 import type { ChainableCommander } from 'ioredis';
 import type { Outcome, Recovery } from '../domain';
-import { isoNow, nonRetryable, Outcome as OutcomeCodec } from '../domain';
+import { incidentStatusOf, isoNow, nonRetryable, Outcome as OutcomeCodec } from '../domain';
 import type { ChildResult, RecoveryOutput } from '../plugins/api';
 import { describe, Execution } from './execution';
 import type { RunnerDeps } from './execution';
 import type { LeaveReason, RecoveryGate } from './gates';
 import type { JobData, JobResult } from './recovery-queue';
+import type { CancelRequest } from './recovery-store';
 import { jobOptionsFor } from './sla-job-options';
 
 /** How often a running recovery checks its ladder's clock (and every fifth beat renews its slot lease). */
@@ -53,6 +54,11 @@ export class RecoveryRunner {
       return { recoveryId, status: 'done', outcome: recovery.outcome };
     }
     if (claim === 'missing') throw nonRetryable('RSR_RECOVERY_NOT_FOUND', `recovery ${recoveryId} vanished`);
+    if (claim === 'instance-busy' && (await store.cancelRequest(recovery))) {
+      // A cancel needs no instance lock: claim without it and end the recovery now rather than wait for the
+      // recovery holding its instance (which may wait for an operator for hours).
+      if ((await store.claim(recoveryId, String(job.id))) === 'ok') return this.cancelClaimed(recovery, job, (await store.cancelRequest(recovery))!);
+    }
     if (claim === 'busy' || claim === 'instance-busy') {
       // Waiting for another job (or another recovery of the same instance) is not a failure: hand the work
       // to a fresh job a little later rather than spend this one's retry budget.
@@ -64,6 +70,10 @@ export class RecoveryRunner {
       await this.deps.queue.defer(job);
       return { recoveryId, status: 'deferred' };
     }
+    // An operator cancelled it (or its parent) while it was queued, parked or backing off: whoever holds it
+    // next ends it, before any gate or clock.
+    const cancel = await store.cancelRequest(recovery);
+    if (cancel) return this.cancelClaimed(recovery, job, cancel);
     const escalation = this.deps.escalation;
     const armed = escalation ? await escalation.arm({ ...recovery, status: 'running' }, 'deadline') : recovery;
     const gated = await this.passGates(armed, job);
@@ -96,6 +106,9 @@ export class RecoveryRunner {
           return { recoveryId, status: 'waiting' };
         case 'preempted':
           return await this.climb(execution.recovery, String(job.id), attempt, `${execution.recovery.workflow} used its rung's time budget`);
+        case 'cancelled':
+          await this.finish(execution.recovery, { outcome: 'cancelled', reason: settled.reason }, attempt);
+          return { recoveryId, status: 'done', outcome: 'cancelled' };
         case 'retry':
           await this.leaveGates(execution.recovery, 'retry');
           log.warn({ recovery: recoveryId, step: settled.step, attempt, code: settled.error.code }, `${describe(execution.recovery)}: step ${settled.step} failed on attempt ${attempt}: ${settled.error.message}; will retry`);
@@ -117,8 +130,41 @@ export class RecoveryRunner {
   }
 
   /**
-   * While a machine runs: keeps the gates' leases alive, and preempts the run when its ladder rung has run out
-   * of time (the rung's timer job may fire in any process; the flag it sets is read here).
+   * A claimed recovery an operator cancelled. Parked where its workflow takes `recovery.cancel` (the job is the
+   * cancel's wake): the event is delivered and the workflow finishes as it defines. Otherwise it is ended
+   * `cancelled` at once, with no step run.
+   */
+  private async cancelClaimed(recovery: Recovery, job: Bull.Job<JobData>, request: CancelRequest): Promise<JobResult> {
+    const attempt = job.attemptsMade + 1;
+    const reason = describeCancel(request);
+    const current: Recovery = { ...recovery, status: 'running' };
+    const event = job.data.kind === 'wake' && job.data.event.type === 'recovery.cancel' ? job.data.event : undefined;
+    if (event && recovery.status === 'waiting') {
+      const execution = new Execution(this.deps, current, { attempt, lastAttempt: attempt >= (job.opts.attempts ?? 1), event, cancelling: { reason } });
+      this.active.add(execution);
+      try {
+        const settled = await execution.run();
+        if (settled.kind === 'done') {
+          await this.finish(execution.recovery, settled.output, attempt);
+          return { recoveryId: recovery.id, status: 'done', outcome: settled.output.outcome };
+        }
+        if (settled.kind === 'halted') return this.hang();
+        if (settled.kind === 'retry') throw settled.error;
+        // Cancelled outright, or the workflow took the event and neither finished nor failed: it ends here.
+        await this.finish(execution.recovery, { outcome: 'cancelled', reason }, attempt);
+        return { recoveryId: recovery.id, status: 'done', outcome: 'cancelled' };
+      } finally {
+        this.active.delete(execution);
+      }
+    }
+    await this.finish(current, { outcome: 'cancelled', reason }, attempt);
+    return { recoveryId: recovery.id, status: 'done', outcome: 'cancelled' };
+  }
+
+  /**
+   * While a machine runs: keeps the gates' leases alive, stops it when an operator cancels it (or its parent),
+   * and preempts the run when its ladder rung has run out of time (the rung's timer job may fire in any
+   * process; the flags are read here).
    */
   private heartbeat(execution: Execution): NodeJS.Timeout {
     let tick = 0;
@@ -129,6 +175,11 @@ export class RecoveryRunner {
       tick += 1;
       void (async () => {
         if (tick % 5 === 0) for (const gate of this.deps.gates ?? []) await gate.renew?.(execution.recovery);
+        const cancel = await this.deps.store.cancelRequest(execution.recovery);
+        if (cancel) {
+          execution.cancel(describeCancel(cancel));
+          return;
+        }
         if (this.deps.escalation && (await this.deps.escalation.climbRequested(execution.recovery))) {
           execution.preempt(`rung ${(execution.recovery.ladder?.rung ?? 0) + 1} of ${execution.recovery.id}'s ladder ran out of time`);
         }
@@ -252,6 +303,7 @@ export class RecoveryRunner {
     audit.append(multi, {
       at: isoNow(now), type: 'decision', incidentId: recovery.incidentId, recoveryId: recovery.id, workflow: recovery.workflow,
       attempt, worker, outcome, message: `recovery ${outcome}${reason ? `: ${reason}` : ''}`,
+      ...(typeof recovery.params.sla === 'string' ? { sla: recovery.params.sla } : {}),
     });
     if (!recovery.parentId) {
       const incident = await incidents.get(recovery.incidentId);
@@ -259,7 +311,7 @@ export class RecoveryRunner {
         incidents.close(multi, incident, outcome, isoNow(now), reason, dedupeWindowSeconds);
         audit.append(multi, {
           at: isoNow(now), type: 'incident', incidentId: recovery.incidentId, recoveryId: recovery.id, outcome, worker,
-          message: `incident ${outcome === 'recovered' || outcome === 'skipped' ? 'resolved' : 'escalated'}${reason ? `: ${reason}` : ''}`,
+          message: `incident ${incidentStatusOf(outcome)}${reason ? `: ${reason}` : ''}`,
         });
       }
     }
@@ -303,13 +355,20 @@ export class RecoveryRunner {
       .hset(keys.childResults(child.parentId), child.id, JSON.stringify(result))
       .hlen(keys.childResults(child.parentId))
       .hlen(keys.children(child.parentId))
+      .hget(keys.recovery(child.parentId), 'round')
       .exec();
     const finishedCount = Number(replies?.[1]?.[1] ?? 0);
     const total = Number(replies?.[2]?.[1] ?? -1);
+    const round = Number(replies?.[3]?.[1] ?? 0);
     if (finishedCount >= total && total > 0) {
-      // Keyed by the size of the set: a later fan-out of the same parent wakes it again.
-      await queue.enqueueWake(child.parentId, `children-done-${total}`, { type: 'children.done' });
+      // Keyed by the size of the set: a later fan-out of the same parent wakes it again; and by the parent's
+      // round, so the same set completed again after a retry (Engine.retry) wakes it again too.
+      await queue.enqueueWake(child.parentId, round > 0 ? `children-done-${total}-r${round}` : `children-done-${total}`, { type: 'children.done' });
     }
   }
 }
 
+/** The reason a cancelled recovery ends with: who, why, and the ancestor the request was made on. */
+export function describeCancel(request: CancelRequest): string {
+  return `cancelled by ${request.by}${request.via ? ` with ${request.via}` : ''}${request.reason ? `: ${request.reason}` : ''}`;
+}

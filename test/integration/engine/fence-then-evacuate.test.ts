@@ -113,7 +113,7 @@ test('fence-then-evacuate: two identical host-down events ⇒ one incident, one 
   const closed = await h.waitClosed(first.incident.id);
   t.is(closed.outcome, 'recovered');
   t.is(Number(closed.duplicates), 1);
-  t.is((await h.app.engine.listIncidents()).length, 1);
+  t.is((await h.app.engine.listIncidents()).items.length, 1);
   t.is(h.world.count('evacuate', 'vm-a', 'accepted'), 1);
   // After it closed, a late duplicate within the dedupe window still joins it rather than starting over.
   const late = await h.app.engine.report({ kind: 'host-down', host: 'compute-1', source: 'monitor-c' });

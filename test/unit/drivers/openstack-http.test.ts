@@ -4,6 +4,7 @@ import { errorToJSON, type ResurrectError } from '../../../src/domain';
 import { loadCloudConfig } from '../../../src/drivers/cloud/openstack/clouds';
 import { OpenStackCloudDriver, type OpenStackDriverSettings } from '../../../src/drivers/cloud/openstack/openstack-cloud-driver';
 import { fault, OpenStackStub, STUB_PASSWORD, type Recorded } from '../../helpers/openstack-stub';
+import { until } from '../../helpers/wait';
 
 const env = (stub: OpenStackStub): NodeJS.ProcessEnv => ({
   OS_AUTH_URL: stub.authUrl, OS_USERNAME: 'admin', OS_PASSWORD: STUB_PASSWORD, OS_PROJECT_NAME: 'admin', OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_DOMAIN_NAME: 'Default',
@@ -124,8 +125,13 @@ test('openstack http: an abort during the retry backoff stops the retries', asyn
   stub.intercept(isServer('vm-1'), unavailable, 10);
   const controller = new AbortController();
   const reason = new Error('enough');
-  setTimeout(() => controller.abort(reason), 100);
-  t.is(await t.throwsAsync(driver.getInstance('vm-1', { signal: controller.signal })), reason);
+  // Abort once the first attempt has been answered (the driver is then in its 5 s backoff), not after a fixed
+  // delay: on a loaded machine the first request may not have gone out yet.
+  const call = t.throwsAsync(driver.getInstance('vm-1', { signal: controller.signal }));
+  await until(() => stub.requests.filter(isServer('vm-1')).length === 1, 5_000);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  controller.abort(reason);
+  t.is(await call, reason);
   t.is(stub.requests.filter(isServer('vm-1')).length, 1);
 });
 

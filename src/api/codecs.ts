@@ -1,11 +1,17 @@
 /**
  * The codecs of the API's inputs and answers that the domain does not already have: path parameters,
- * query-string numbers, the opaque list cursor, and the views that put several domain objects together.
+ * query-string numbers, booleans and times, the opaque list cursor, the filters of the lists and the event
+ * stream, and the views that put several domain objects together.
  * Domain objects themselves (Incident, Recovery, AuditRecord, FailureEvent, the plan, SLAs) are the domain's
  * codecs, unchanged.
  */
 import * as t from 'io-ts';
-import { AuditRecord, FailureKind, HostName, Incident, IsoTime, NonNegativeInt, Recovery, RecoveryStatus, RecoverySubject, Outcome } from '../domain';
+import {
+  AuditRecord, FailureKind, HostName, Incident, IncidentStatus, InstanceId, IsoTime, NonNegativeInt, Outcome, Recovery, RecoveryStatus, RecoverySubject,
+} from '../domain';
+import { AUDIT_TYPES } from '../engine/event-feed';
+import type { AuditType } from '../engine/event-feed';
+import { decodeCursor, MAX_PAGE } from '../engine/indexes';
 import { withJsonSchema } from './json-schema';
 
 // The domain's brands say more than "a string with a name" in the document.
@@ -50,41 +56,103 @@ export function queryInteger(name: string, min: number, max: number): t.Type<num
   return withJsonSchema(codec, { type: 'integer', minimum: min, maximum: max, description: name });
 }
 
-/**
- * The opaque position in a list (`nextCursor` of the previous page). Today it encodes an offset; clients must
- * not build or parse it, so it can become an index position later without changing the API.
- */
-export const Cursor = withJsonSchema(
-  new t.Type<number, string, unknown>(
-    'Cursor',
-    (u): u is number => typeof u === 'number' && Number.isInteger(u) && u >= 0,
-    (u, c) => {
-      const offset = typeof u === 'string' ? offsetOf(u) : undefined;
-      return offset === undefined ? t.failure(u, c, 'expected a cursor from a previous page (nextCursor)') : t.success(offset);
-    },
-    (offset) => Buffer.from(`o:${offset}`, 'utf8').toString('base64url'),
-  ),
-  { type: 'string', maxLength: 64, description: 'Cursor: nextCursor of the previous page (opaque)' },
-);
-
-function offsetOf(cursor: string): number | undefined {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) return undefined;
-  const match = /^o:(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  return match ? Number(match[1]) : undefined;
-}
-
 function show(value: unknown): string {
   const text = JSON.stringify(value);
   return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
-export const ListQuery = t.partial({ limit: queryInteger('Limit', 1, 500), cursor: Cursor });
+/**
+ * The opaque position in a list (`nextCursor` of the previous page): a position in the filter indexes
+ * (src/engine/indexes.ts). Clients pass it back unchanged; one this server did not hand out is refused here.
+ */
+export const ListCursor = withJsonSchema(
+  t.refinement(t.string, (s) => /^[A-Za-z0-9_-]{1,256}$/.test(s) && isCursor(s), 'Cursor'),
+  { type: 'string', maxLength: 256, description: 'Cursor: nextCursor of the previous page (opaque)' },
+);
 
-export const IncidentList = t.type({
-  items: t.array(Incident),
-  /** Pass as `cursor` for the next page; null on the last page. */
-  nextCursor: t.union([t.string, t.null]),
-}, 'IncidentList');
+function isCursor(raw: string): boolean {
+  try {
+    decodeCursor(raw);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** A workflow, SLA or other registered name in a filter. */
+export const FilterName = withJsonSchema(
+  t.refinement(t.string, (s) => NAME.test(s), 'Name'),
+  { type: 'string', pattern: NAME.source, maxLength: 128, description: 'Name' },
+);
+
+const EPOCH_MS = /^\d{1,15}$/;
+/** A time bound in the query string: ISO 8601 (`2026-05-01T12:00:00Z`) or epoch milliseconds. */
+export const TimeBound = withJsonSchema(
+  t.refinement(t.string, (s) => s.length <= 64 && (EPOCH_MS.test(s) || (/^\d{4}-\d{2}-\d{2}/.test(s) && Number.isFinite(Date.parse(s)))), 'TimeBound'),
+  { type: 'string', maxLength: 64, description: 'TimeBound: ISO 8601 time or epoch milliseconds' },
+);
+
+/** `true` or `false` in the query string. */
+export const QueryBoolean = withJsonSchema(
+  new t.Type<boolean, string, unknown>(
+    'QueryBoolean',
+    (u): u is boolean => typeof u === 'boolean',
+    (u, c) => (u === 'true' ? t.success(true) : u === 'false' ? t.success(false) : t.failure(u, c, `expected true or false, got ${show(u)}`)),
+    String,
+  ),
+  { type: 'boolean', description: 'true or false' },
+);
+
+const Limit = queryInteger('Limit', 1, MAX_PAGE);
+
+export const IncidentListQuery = t.partial({
+  status: IncidentStatus,
+  kind: FailureKind,
+  host: HostName,
+  instance: InstanceId,
+  workflow: FilterName,
+  sla: FilterName,
+  /** Opened at or after. */
+  from: TimeBound,
+  /** Opened at or before. */
+  to: TimeBound,
+  limit: Limit,
+  cursor: ListCursor,
+}, 'IncidentListQuery');
+
+export const RecoveryListQuery = t.partial({
+  status: RecoveryStatus,
+  outcome: Outcome,
+  host: HostName,
+  instance: InstanceId,
+  workflow: FilterName,
+  sla: FilterName,
+  /** Children of this recovery. */
+  parent: ResourceId,
+  /** Every recovery of this incident (its root and all descendants). */
+  incident: ResourceId,
+  /** true: root recoveries only (one per incident); false: children only. */
+  root: QueryBoolean,
+  /** Created at or after. */
+  from: TimeBound,
+  /** Created at or before. */
+  to: TimeBound,
+  limit: Limit,
+  cursor: ListCursor,
+}, 'RecoveryListQuery');
+
+export const IncidentList = t.intersection([
+  t.type({ items: t.array(Incident) }),
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  t.partial({ nextCursor: t.string }),
+], 'IncidentList');
+
+export const RecoveryList = t.intersection([
+  t.type({ items: t.array(Recovery) }),
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  t.partial({ nextCursor: t.string }),
+], 'RecoveryList');
 
 export const AuditEntry = t.type({ id: t.string, record: AuditRecord }, 'AuditEntry');
 
@@ -120,6 +188,87 @@ export const DecisionBody = t.intersection([
   t.type({ decision: t.keyof({ approve: null, deny: null, resolve: null }, 'Decision') }),
   t.partial({ comment: Comment }),
 ], 'DecisionBody');
+
+export const CancelBody = t.partial({ reason: Comment }, 'CancelBody');
+
+export const CancelResult = t.intersection([
+  t.type({
+    recoveryId: t.string,
+    /** `cancelling`: requested now; `already-requested`: under way from an earlier call; `finished`: it had ended (nothing done). */
+    state: t.keyof({ cancelling: null, 'already-requested': null, finished: null }),
+    /** Descendants cancelled with it by this call. */
+    descendants: t.array(t.string),
+  }),
+  /** How it had ended (`finished` only). */
+  t.partial({ outcome: Outcome }),
+], 'CancelResult');
+
+export const RetryResult = t.type({
+  recoveryId: t.string,
+  /** The state it resumes at; null: from the start (no state was recorded). */
+  from: t.union([t.string, t.null]),
+  /** `queued`: a job runs it from `from`; `waiting`: it waits again (for an operator, or for its children). */
+  status: t.keyof({ queued: null, waiting: null }),
+  /** Its failed children, run again too. */
+  children: t.array(t.string),
+  /** Ancestors reopened to take it back. */
+  reopened: t.array(t.string),
+  incidentReopened: t.boolean,
+}, 'RetryResult');
+
+/** An audit-stream id (`1715000000000-0`): the SSE event id. */
+export const StreamId = withJsonSchema(
+  t.refinement(t.string, isStreamId, 'StreamId'),
+  { type: 'string', pattern: '^\\d{1,20}(-\\d{1,20})?$', maxLength: 41, description: 'StreamId: the id of an event of the stream (1715000000000-0)' },
+);
+
+const U64_MAX = 18446744073709551615n;
+/** `<ms>` or `<ms>-<seq>`, each part a 64-bit unsigned integer (Redis refuses larger ones). */
+function isStreamId(s: string): boolean {
+  const match = /^(\d{1,20})(?:-(\d{1,20}))?$/.exec(s);
+  return match !== null && BigInt(match[1]!) <= U64_MAX && (match[2] === undefined || BigInt(match[2]) <= U64_MAX);
+}
+
+/** A comma-separated list of audit record types (`transition,incident`). */
+export const AuditTypeList = withJsonSchema(
+  new t.Type<AuditType[], string, unknown>(
+    'AuditTypeList',
+    (u): u is AuditType[] => Array.isArray(u) && u.every((v) => AUDIT_TYPES.includes(v as AuditType)),
+    (u, c) => {
+      if (typeof u !== 'string' || u.length > 200) return t.failure(u, c, `expected a comma-separated list of ${AUDIT_TYPES.join(', ')}`);
+      const items = u.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const unknown = items.filter((s) => !AUDIT_TYPES.includes(s as AuditType));
+      if (items.length === 0 || unknown.length > 0) {
+        return t.failure(u, c, `expected a comma-separated list of ${AUDIT_TYPES.join(', ')}${unknown.length > 0 ? `; unknown: ${show(unknown.join(','))}` : ''}`);
+      }
+      return t.success([...new Set(items)] as AuditType[]);
+    },
+    (types) => types.join(','),
+  ),
+  { type: 'string', maxLength: 200, description: `AuditTypeList: comma-separated, of ${AUDIT_TYPES.join(', ')}` },
+);
+
+export const EventsQuery = t.partial({
+  /** Only this incident's records (its recoveries' too). */
+  incident: ResourceId,
+  /** Only this recovery's records. */
+  recovery: ResourceId,
+  types: AuditTypeList,
+  /** true: from the start of that trail (the incident's or recovery's; the global stream's oldest kept record), then live. */
+  replay: QueryBoolean,
+}, 'EventsQuery');
+
+export const EventsHeaders = t.partial({
+  /** Resume after this event (what a reconnecting EventSource sends); wins over `replay`. */
+  'last-event-id': StreamId,
+}, 'EventsHeaders');
+
+/** What the stream's text looks like (documentation only: each event's data is an AuditRecord). */
+export const EventStreamText = withJsonSchema(t.refinement(t.string, () => true, 'EventStream'), {
+  type: 'string',
+  description: 'text/event-stream. Per audit record: `id: <stream id>`, `event: <record type>`, `data: <AuditRecord JSON>`, a blank line; '
+    + 'a comment line (`: heartbeat`) every 15 s. Reconnect with `Last-Event-ID: <last id seen>` and the same query to miss nothing.',
+});
 
 export const DecisionResult = t.type({ recoveryId: t.string, decision: t.string, by: t.string }, 'DecisionResult');
 

@@ -10,7 +10,7 @@ import { isLeft } from 'fp-ts/Either';
 import type { FieldProblem } from '../domain';
 import { describeErrors, InputError } from '../domain';
 
-export type InputPart = 'params' | 'query' | 'body';
+export type InputPart = 'params' | 'query' | 'body' | 'headers';
 
 /** No input of ours nests deeper than a few levels; deeper JSON is refused before it is parsed. */
 export const MAX_JSON_DEPTH = 32;
@@ -44,6 +44,11 @@ export function jsonDepth(text: string, stopAbove = Infinity): number {
 const MESSAGE_PROBLEMS = 5;
 
 export function decodeInput(part: InputPart, codec: t.Mixed | undefined, raw: unknown): unknown {
+  // Every request carries headers: only those the route declares are read, the others are not its input.
+  if (part === 'headers') {
+    if (!codec) return undefined;
+    raw = pick(raw, Object.keys(propsOf(codec as Tagged) ?? {}));
+  }
   if (!codec) {
     if (isEmpty(raw)) return undefined;
     const keys = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? Object.keys(raw) : [];
@@ -61,6 +66,13 @@ export function decodeInput(part: InputPart, codec: t.Mixed | undefined, raw: un
     throw new InputError(`invalid ${part}: ${shown}${located.length > MESSAGE_PROBLEMS ? `; and ${located.length - MESSAGE_PROBLEMS} more` : ''}`, located);
   }
   return isLeft(result) ? undefined : result.right;
+}
+
+function pick(raw: unknown, keys: readonly string[]): Record<string, unknown> {
+  const from = typeof raw === 'object' && raw !== null ? raw as Record<string, unknown> : {};
+  const out: Record<string, unknown> = {};
+  for (const key of keys) if (Object.hasOwn(from, key) && from[key] !== undefined) out[key] = from[key];
+  return out;
 }
 
 function isEmpty(raw: unknown): boolean {

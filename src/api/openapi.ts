@@ -19,7 +19,7 @@ export const DOC_KEY = 'openapi';
 /** What every route may answer besides its own statuses, and when. */
 function commonErrors(route: AnyRoute): Record<number, string> {
   const errors: Record<number, string> = {};
-  const takesInput = Boolean(route.input.params || route.input.query || route.input.body);
+  const takesInput = Boolean(route.input.params || route.input.query || route.input.body || route.input.headers);
   errors[400] = takesInput ? 'invalid input: the first failing field in `path`, every one in `paths`' : 'input sent to a route that takes none (a body, a query parameter)';
   if (route.access !== 'public') {
     errors[401] = 'no bearer token, or an unknown one';
@@ -58,6 +58,7 @@ export function docSchemaOf(route: AnyRoute): JsonSchema {
   if (route.input.params) schema.params = toJsonSchema(route.input.params);
   if (route.input.query) schema.querystring = toJsonSchema(route.input.query);
   if (route.input.body) schema.body = toJsonSchema(route.input.body);
+  if (route.input.headers) schema.headers = toJsonSchema(route.input.headers);
   const contentType = route.response.contentType ?? 'application/json';
   const response: Record<string, JsonSchema> = {};
   const success = toJsonSchema(route.response.codec as t.Mixed);

@@ -34,6 +34,11 @@ export interface RouteInput {
   readonly params?: t.Mixed;
   readonly query?: t.Mixed;
   readonly body?: t.Mixed;
+  /**
+   * Request headers the route reads (`last-event-id`), named in lower case. Only the headers it declares are
+   * decoded (and documented); every request carries others, which are not refused.
+   */
+  readonly headers?: t.Mixed;
 }
 
 type Decoded<C> = C extends t.Mixed ? t.TypeOf<C> : undefined;
@@ -52,11 +57,14 @@ export interface RouteContext<I extends RouteInput> {
   readonly params: Decoded<I['params']>;
   readonly query: Decoded<I['query']>;
   readonly body: Decoded<I['body']>;
+  readonly headers: Decoded<I['headers']>;
   /** Set on every route but public ones. */
   readonly principal: Principal | undefined;
   readonly deps: ApiDeps;
   /** The request's logger (carries the request id). */
   readonly log: Logger;
+  /** Aborted when the client goes away (or the server closes): a stream ends with it. */
+  readonly signal: AbortSignal;
 }
 
 /** A handler's answer: one of the route's success statuses and a body its response codec accepts. */
@@ -65,6 +73,23 @@ export interface Reply<T> {
   readonly body: T;
   /** Overrides the route's `response.contentType` (the metrics say their own). */
   readonly contentType?: string;
+}
+
+/** One server-sent event: `id: <id>`, `event: <event>`, `data: <data as JSON>` (checked against `response.events`). */
+export interface ServerSentEvent {
+  readonly id: string;
+  readonly event: string;
+  readonly data: unknown;
+}
+
+/**
+ * The answer of a streaming route (one with `response.events`): `text/event-stream`, one event per item, a
+ * comment heartbeat meanwhile, until the iterable ends or the client disconnects (the context's `signal` aborts,
+ * and the iterator is returned). Errors in the handler before it answers are ordinary JSON errors.
+ */
+export interface EventStream {
+  readonly status: number;
+  readonly events: AsyncIterable<ServerSentEvent>;
 }
 
 export interface RouteDefinition<I extends RouteInput, R extends t.Mixed> {
@@ -82,6 +107,11 @@ export interface RouteDefinition<I extends RouteInput, R extends t.Mixed> {
     readonly statuses: Readonly<Record<number, string>>;
     /** Default `application/json`; a string body is then sent as is (`/metrics`). */
     readonly contentType?: string;
+    /**
+     * Server-sent events: the codec of each event's data. The route streams `text/event-stream` (its handler
+     * answers with an EventStream); `codec` then only documents the stream's text.
+     */
+    readonly events?: t.Mixed;
   };
   /** Error statuses this route answers besides the ones every route may (400, 401, 403, 404, 413, 429). */
   readonly errors?: Readonly<Record<number, string>>;
@@ -89,7 +119,7 @@ export interface RouteDefinition<I extends RouteInput, R extends t.Mixed> {
   readonly mutates: boolean;
   /** Exempt from the per-token rate limit (health probes). */
   readonly unlimited?: boolean;
-  handler(context: RouteContext<I>): Promise<Reply<t.TypeOf<R>>>;
+  handler(context: RouteContext<I>): Promise<Reply<t.TypeOf<R>> | EventStream>;
 }
 
 /** Typed at the definition; stored as `AnyRoute` in the route table (handler parameters are bivariant). */

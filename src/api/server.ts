@@ -7,9 +7,13 @@
  *   onRequest   rate limit, per token name (per client address without a valid token)          → 429
  *   preParsing  authorize: no or unknown token → 401, role too low → 403 (before the body is read)
  *   parse       JSON only (415 otherwise), body size limit (413), malformed JSON (400)
- *   handler     decode params, query and body with the route's codecs (400 with field paths),
- *               run the route, check the answer against its response codec, send it
+ *   handler     decode params, query, body (and the headers a route declares) with the route's codecs (400
+ *               with field paths), run the route, check the answer against its response codec, send it
  * Every refusal and error has one shape, `{error: {code, message, path?}}` (http-errors.ts).
+ *
+ * A streaming route (server-sent events) answers like any other until its handler returns its events: then
+ * the reply is hijacked and written by `streamEvents` (text/event-stream, a heartbeat comment, each event's
+ * data checked against the route's codec) until the events end, the client disconnects or the server closes.
  */
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/Either';
@@ -27,7 +31,7 @@ import { bearerOf, staticAuthenticator } from './auth';
 import { decodeInput, jsonDepth, MAX_JSON_DEPTH } from './decode-input';
 import { ApiError, toHttpError } from './http-errors';
 import { DOC_KEY, docSchemaOf, swaggerOptions } from './openapi';
-import type { Access, AnyRoute, ApiDeps, Principal } from './route';
+import type { Access, AnyRoute, ApiDeps, EventStream, Principal } from './route';
 import { allows } from './route';
 import { ROUTES } from './routes';
 
@@ -53,7 +57,11 @@ export interface ServerOptions {
   readonly log?: Logger;
   /** Default: the route table (routes/index.ts). */
   readonly routes?: readonly AnyRoute[];
+  /** How often an idle event stream sends a comment line, so proxies and clients see it alive (default 15 s). */
+  readonly heartbeatMs?: number;
 }
+
+export const DEFAULT_HEARTBEAT_MS = 15_000;
 
 /** Logged values that must never appear, whatever a caller logs by mistake. */
 const REDACT = [
@@ -139,6 +147,15 @@ export async function buildServer(app: App, api: Config['api'], options: ServerO
     sendError(reply, new ApiError(404, 'RSR_API_NOT_FOUND', `no route ${request.method} ${url}`), request);
   });
 
+  // Open event streams: the server closing ends them (an open stream would keep close() waiting forever).
+  const streams = new Set<{ stop(): void; done: Promise<void> }>();
+  server.addHook('preClose', async () => {
+    const open = [...streams];
+    for (const stream of open) stream.stop();
+    await Promise.all(open.map((stream) => stream.done));
+  });
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+
   let document: unknown;
   const deps: ApiDeps = {
     app, config, log,
@@ -160,7 +177,16 @@ export async function buildServer(app: App, api: Config['api'], options: ServerO
         const params = decodeInput('params', route.input.params, request.params);
         const query = decodeInput('query', route.input.query, request.query);
         const body = decodeInput('body', route.input.body, request.body);
-        const answer = await route.handler({ params, query, body, principal: request.principal, deps, log: request.log as Logger } as never);
+        const headers = decodeInput('headers', route.input.headers, request.headers);
+        // Aborted when the client goes away (the response closes before or after it is finished).
+        const controller = new AbortController();
+        reply.raw.once('close', () => controller.abort());
+        const answer = await route.handler({ params, query, body, headers, principal: request.principal, deps, log: request.log as Logger, signal: controller.signal } as never);
+        if ('events' in answer) {
+          if (!route.response.events) throw nonRetryable('RSR_INTERNAL', `${route.method} ${route.url} answered with events but is not a streaming route`);
+          streamEvents(route, answer, reply, { controller, heartbeatMs, streams, log: request.log as Logger });
+          return reply;
+        }
         const encoded = encodeAnswer(route, answer.status, answer.body, request.log as Logger);
         const contentType = answer.contentType ?? route.response.contentType ?? 'application/json; charset=utf-8';
         reply.code(answer.status).type(contentType);
@@ -175,6 +201,89 @@ export async function buildServer(app: App, api: Config['api'], options: ServerO
 /** Starts listening; returns the URL. */
 export async function listen(server: FastifyInstance, address: { host: string; port: number }): Promise<string> {
   return server.listen({ host: address.host, port: address.port });
+}
+
+/**
+ * Writes a route's events to the client as `text/event-stream`: the headers at once (with those the hooks set:
+ * request id, rate limit), then per event `id:`, `event:` and `data:` (its JSON, checked against the route's
+ * event codec), a comment every `heartbeatMs` while idle, until the events end, the client disconnects or the
+ * server closes. Ending returns the events' iterator, which frees what it holds (the feed's Redis connection).
+ */
+function streamEvents(route: AnyRoute, answer: EventStream, reply: FastifyReply, context: {
+  controller: AbortController; heartbeatMs: number; streams: Set<{ stop(): void; done: Promise<void> }>; log: Logger;
+}): void {
+  const { controller, heartbeatMs, streams, log } = context;
+  const codec = route.response.events as t.Mixed;
+  const raw = reply.raw;
+  reply.hijack();
+  const headers: Record<string, string | number | string[]> = {};
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value as string | number | string[];
+  raw.writeHead(answer.status, {
+    ...headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    // nginx and its kind would otherwise buffer the stream.
+    'x-accel-buffering': 'no',
+  });
+  const iterator = answer.events[Symbol.asyncIterator]();
+  if (reply.request.method === 'HEAD') {
+    // The headers only (fastify answers HEAD with the GET route): no stream to hold open.
+    raw.end();
+    iterator.return?.()?.catch(() => undefined);
+    return;
+  }
+  // A first comment sends the headers now: the client knows it is connected before any event.
+  raw.write(': connected\n\n');
+  const heartbeat = setInterval(() => { if (!raw.writableEnded && !raw.destroyed) raw.write(': heartbeat\n\n'); }, heartbeatMs);
+  const entry = { stop: () => controller.abort(), done: Promise.resolve() };
+  streams.add(entry);
+  const stopped = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+  entry.done = (async () => {
+    try {
+      while (!controller.signal.aborted) {
+        // An idle feed ends its blocking read when the signal aborts; the race makes sure the stream never waits for it.
+        const next = await Promise.race([iterator.next(), stopped.then(() => undefined)]);
+        if (next === undefined || next.done || controller.signal.aborted) break;
+        const event = next.value;
+        const checked = codec.decode(event.data);
+        if (isLeft(checked)) {
+          log.error({ problems: describeErrors(checked.left).slice(0, 10), id: event.id, route: `${route.method} ${route.url}` }, `an event of ${route.method} ${route.url} does not match its codec; not sent`);
+          continue;
+        }
+        const frame = `id: ${oneLine(event.id)}\nevent: ${oneLine(event.event)}\ndata: ${JSON.stringify(codec.encode(checked.right))}\n\n`;
+        if (!raw.write(frame)) await drained(raw, controller.signal);
+      }
+    } catch (err) {
+      if (!controller.signal.aborted) log.error({ err }, `the event stream of ${route.method} ${route.url} failed: ${(err as Error).message}`);
+    } finally {
+      clearInterval(heartbeat);
+      controller.abort();
+      streams.delete(entry);
+      if (!raw.writableEnded && !raw.destroyed) raw.end();
+      // Frees what the events hold (the feed's connection also ends with the abort). Not awaited: an iterable
+      // that ignored the signal must not keep the server from closing.
+      iterator.return?.()?.catch(() => undefined);
+    }
+  })();
+}
+
+/** Field values of an event are single lines (a newline would start another field). */
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]/g, ' ');
+}
+
+/** Resolves when the socket takes more (`drain`) or the stream is stopped. */
+function drained(raw: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      raw.removeListener('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    raw.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function accessOf(request: FastifyRequest): Access | undefined {

@@ -6,7 +6,10 @@ import type { AnyRoute } from '../route';
 import { breakerApprove, breakerClose, breakerStatus } from './breaker';
 import { listSlas, listWorkflows, pluginErrors } from './catalog';
 import { healthz, metrics, openapi, readyz } from './health';
-import { decideRecovery, getIncident, getRecovery, listIncidents, reportIncident } from './incidents';
+import { events } from './events';
+import {
+  cancelRecovery, decideRecovery, getIncident, getRecovery, listIncidents, listRecoveries, reportIncident, retryRecovery,
+} from './incidents';
 import { createPlan } from './plans';
 import { getPolicy, reloadPolicy } from './policy';
 
@@ -15,7 +18,8 @@ export const API_PREFIX = '/api/v1';
 export const ROUTES: readonly AnyRoute[] = [
   healthz, readyz, openapi, metrics,
   reportIncident, listIncidents, getIncident,
-  getRecovery, decideRecovery,
+  listRecoveries, getRecovery, decideRecovery, cancelRecovery, retryRecovery,
+  events,
   breakerStatus, breakerApprove, breakerClose,
   listWorkflows, listSlas, pluginErrors,
   getPolicy, reloadPolicy,

@@ -1,5 +1,5 @@
 /** Dry runs: what a failure of these hosts would do now. Changes nothing. */
-import { planForApp } from '../../cli/commands/plan';
+import { planForApp } from '../../plan/plan-for-app';
 import { RecoveryPlanCodec } from '../../plan/plan-codec';
 import { PlanBody } from '../codecs';
 import { relocate } from '../http-errors';

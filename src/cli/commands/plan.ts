@@ -1,17 +1,14 @@
 import { Redis } from 'ioredis';
 import Table from 'cli-table3';
-import { buildApp, type App } from '../../container';
+import { buildApp } from '../../container';
 import type { Config } from '../../config/config';
 import { createLogger } from '../../config/logger';
 import { decodeOrThrow, InputError, ResurrectError, type FailureKind } from '../../domain';
-import { CLOUD_DRIVER, type CloudDriver } from '../../drivers/cloud/port';
 import { sendSimCommand, type PlanRequest } from '../../engine/control-channel';
 import { RecoveryPlanCodec, type PlanEntry, type RecoveryPlan } from '../../plan/plan-codec';
-import { simLatency } from '../../plan/plan';
-import { planFromCloud } from '../../plan/planner';
-import { DEFAULT_LIVENESS_WAIT_SECONDS } from '../../steps/verify-fenced';
+import { planForApp } from '../../plan/plan-for-app';
 import type { GlobalOptions } from '../connect';
-import { configFrom, locateRunningRedis } from '../connect';
+import { apiIfAvailable, configFrom, locateRunningRedis } from '../connect';
 
 /** A plan of 10,000 hosts reads every nova-compute service: give the running engine time. */
 const ENGINE_PLAN_TIMEOUT_SECONDS = 120;
@@ -21,40 +18,29 @@ const ENGINE_PLAN_TIMEOUT_SECONDS = 120;
  */
 const NO_REDIS_URL = 'redis://127.0.0.1:1';
 
-/**
- * The plan of an app: its cloud (read only), its current policy, its SLAs, limits and params. What the
- * running `resurrect start` answers `resurrect plan` with, and what the command computes when none runs.
- */
-export function planForApp(app: Pick<App, 'container' | 'engine' | 'registry'>, config: Config, request: PlanRequest): Promise<RecoveryPlan> {
-  const kind = request.kind ?? 'host-down';
-  const baseParams = { ...config.params, ...(config.paramsByKind[kind] ?? {}) };
-  const liveness = Number(baseParams.livenessWaitSeconds ?? DEFAULT_LIVENESS_WAIT_SECONDS);
-  // The simulated cloud runs at its timeScale; a real one (and its BMCs) in real time.
-  const timeScale = config.cloud.driver === 'sim' ? config.cloud.sim.timeScale : 1;
-  return planFromCloud({
-    cloud: app.container.get<CloudDriver>(CLOUD_DRIVER),
-    policy: app.engine.currentPolicy(),
-    workflows: config.workflows,
-    baseParams,
-    sla: (name) => app.registry.findSla(name),
-    failedHosts: request.failedHosts,
-    kind,
-    limits: { global: config.limits.global, perTargetHost: config.limits.perTargetHost },
-    latency: simLatency({ timeScale, livenessWaitSeconds: Number.isFinite(liveness) ? liveness : DEFAULT_LIVENESS_WAIT_SECONDS }),
-  });
-}
+/** Moved to src/plan/plan-for-app.ts (the API uses it too); still exported here for the CLI's other commands. */
+export { planForApp };
 
 /**
  * `resurrect plan --fail HOST[,HOST…] [--kind K] [--json]`: what a failure of these hosts would do now —
  * per VM its SLA, workflow, order, target and predicted completion, the VMs that will not fit and those at
- * risk — without touching the cloud. Asks the running engine (its world, policy and SLAs) when one answers;
- * otherwise plans against a local build of the configuration (for the simulated cloud: its demo world).
+ * risk — without touching the cloud. Asks the running engine (its world, policy and SLAs) when one answers:
+ * over the API when one is known (see `apiIfAvailable`), else through its control channel on Redis; otherwise
+ * plans against a local build of the configuration (for the simulated cloud: its demo world).
  */
 export async function plan(options: GlobalOptions & { fail: string; kind?: FailureKind }): Promise<number> {
   const failedHosts = options.fail.split(',').map((h) => h.trim()).filter((h) => h !== '');
   if (failedHosts.length === 0) throw new InputError('--fail: name at least one host (--fail compute-3,compute-4)', [{ path: 'fail', message: 'no host given' }]);
   const request: PlanRequest = { failedHosts, kind: options.kind ?? 'host-down' };
   const config = configFrom(options);
+  // Over the API (POST /api/v1/plans) when one is known; else the engine's control channel; else locally.
+  const api = await apiIfAvailable(options);
+  if (api) {
+    const answer = await api.plan({ failedHosts: request.failedHosts, kind: request.kind ?? 'host-down' });
+    if (options.json) process.stdout.write(`${JSON.stringify(answer)}\n`);
+    else printPlan(decodeOrThrow(RecoveryPlanCodec, answer, 'plan'), `the running engine (API ${api.url})`);
+    return 0;
+  }
   let source = 'the running engine';
   let result = await askRunningEngine(config, request);
   if (result === undefined) {

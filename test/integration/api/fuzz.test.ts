@@ -1,8 +1,10 @@
 /**
- * Property: for every route of the table, malformed params, query strings and bodies (wrong types, missing
- * and extra fields, huge strings, unicode, nested junk, text that is not JSON) never get a 5xx, and the
+ * Property: for every route of the table, malformed params, query strings, bodies (wrong types, missing
+ * and extra fields, huge strings, unicode, nested junk, text that is not JSON) and the headers a route reads
+ * (`Last-Event-ID`) never get a 5xx, and the
  * requests the API refuses leave the engine's Redis exactly as it was (a DUMP of every key under the app's
- * prefix, before and after). No worker runs, so nothing else writes meanwhile.
+ * prefix, before and after). No worker runs, so nothing else writes meanwhile. A streaming route that accepts
+ * what it got answers 200 and streams: the harness reads it briefly and disconnects.
  */
 import test from 'ava';
 import fc from 'fast-check';
@@ -77,6 +79,7 @@ interface Attempt {
   readonly body?: unknown;
   /** Sent as is with Content-Type application/json (not JSON text). */
   readonly raw?: string;
+  readonly headers?: Record<string, string>;
   readonly what: string;
 }
 
@@ -154,6 +157,22 @@ function queries(route: AnyRoute, sample: { url: string; body?: unknown }): fc.A
   }));
 }
 
+/** The sample with odd values of the headers the route reads (`Last-Event-ID`): printable text, numbers past 64 bits. */
+function headers(route: AnyRoute, sample: { url: string; body?: unknown }): fc.Arbitrary<Attempt>[] {
+  if (!route.input.headers) return [];
+  const names = Object.keys((toJsonSchema(route.input.headers as t.Mixed).properties ?? {}) as object);
+  const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 300 });
+  const value = fc.oneof(
+    printable,
+    fc.bigInt({ min: 0n, max: 10n ** 30n }).map(String),
+    fc.tuple(fc.bigInt({ min: 0n, max: 10n ** 25n }), fc.bigInt({ min: -5n, max: 10n ** 25n })).map(([a, b]) => `${a}-${b}`),
+    fc.constantFrom('$', '0', '-', '0-', '-0', '1-2-3', '18446744073709551616', '18446744073709551615-18446744073709551616', ' 1', 'x'.repeat(5000)),
+  );
+  return [fc.tuple(fc.constantFrom(...names), value).map(([name, v]) => ({
+    url: sample.url, headers: { [name]: v }, ...(sample.body !== undefined ? { body: sample.body } : {}), what: 'odd header',
+  }))];
+}
+
 /** Would the route's own decoding refuse these inputs? (Mutations can land on a valid value by chance.) */
 function refusedByCodecs(route: AnyRoute, attempt: Attempt): boolean {
   if (attempt.raw !== undefined) return true;
@@ -172,15 +191,16 @@ for (const route of ROUTES) {
     const before = await snapshotKeys(api.app, api.prefix);
     t.true(before.size > 0, 'there is state to protect');
     // fastify does not read the body of a GET: fuzz what a GET takes, its path and query string.
-    const attempts = fc.oneof(...(route.method === 'GET' ? [] : bodies(route, sample.url, sample.body)), ...params(route, sample), queries(route, sample));
+    const attempts = fc.oneof(...(route.method === 'GET' ? [] : bodies(route, sample.url, sample.body)), ...params(route, sample), ...headers(route, sample), queries(route, sample));
     let refused = 0;
     const statuses: Record<number, number> = {};
     await fc.assert(fc.asyncProperty(attempts, async (attempt) => {
-      const bodyMutation = attempt.what !== 'odd query' && attempt.what !== 'odd path parameter';
+      const bodyMutation = attempt.what !== 'odd query' && attempt.what !== 'odd path parameter' && attempt.what !== 'odd header';
       // A body mutation that happens to be valid is not malformed input: skip it (mutating routes would act on it).
       fc.pre(!bodyMutation || refusedByCodecs(route, attempt));
       const res = await api.request(route.method, attempt.url, {
         token: TOKENS.admin,
+        ...(attempt.headers ? { headers: attempt.headers } : {}),
         ...(attempt.raw !== undefined ? { raw: attempt.raw } : attempt.body !== undefined ? { body: attempt.body } : {}),
       });
       statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;

@@ -4,6 +4,9 @@
  * Also: the tokens of each role, a valid request for every route (the tests iterate over the route table
  * and fail for a route that has none, so a new route cannot go untested), and a snapshot of the app's
  * Redis keys.
+ *
+ * A streaming route (server-sent events) never ends by itself: `request` reads its stream for `streamMs`
+ * (300 ms by default), then disconnects as a client would, and answers with what it read as the body.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -11,7 +14,9 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../../../src/api/auth';
 import { operationId } from '../../../src/api/openapi';
 import type { AnyRoute, Role } from '../../../src/api/route';
+import { ROUTES } from '../../../src/api/routes';
 import { buildServer } from '../../../src/api/server';
+import type { ServerOptions } from '../../../src/api/server';
 import type { Config } from '../../../src/config/config';
 import { buildApp } from '../../../src/container';
 import type { App } from '../../../src/container';
@@ -42,12 +47,32 @@ export interface ApiHarness {
   readonly server: FastifyInstance;
   readonly world: SimWorld;
   readonly prefix: string;
-  request(method: string, url: string, options?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<LightMyRequestResponse>;
+  request(method: string, url: string, options?: RequestOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
+}
+
+export interface RequestOptions {
+  readonly token?: string;
+  readonly body?: unknown;
+  readonly raw?: string;
+  readonly headers?: Record<string, string>;
+  /** A streaming route: how long to read its stream before disconnecting (default 300 ms). */
+  readonly streamMs?: number;
+  /** A streaming route: stop reading as soon as the text read so far satisfies this. */
+  readonly until?: (text: string) => boolean;
+}
+
+/** The streaming routes (server-sent events), by method and path pattern. */
+const STREAMING = ROUTES.filter((r) => r.response.events).map((r) => ({ method: r.method, path: new RegExp(`^${r.url.replace(/:\w+/g, '[^/]+')}$`) }));
+
+export function isStreaming(method: string, url: string): boolean {
+  const path = url.split('?')[0] ?? '';
+  return STREAMING.some((s) => s.method === method && s.path.test(path));
 }
 
 export async function startApi(redis: RedisFixture, options: {
   config?: Partial<Config>; api?: Partial<Config['api']>; worker?: boolean; log?: Logger; authenticator?: Authenticator; env?: NodeJS.ProcessEnv; world?: SimWorld;
+  heartbeatMs?: ServerOptions['heartbeatMs'];
 } = {}): Promise<ApiHarness> {
   const prefix = redis.newPrefix();
   const world = options.world ?? smallWorld();
@@ -55,20 +80,57 @@ export async function startApi(redis: RedisFixture, options: {
   const config = testConfig(prefix, { ...options.config, api });
   const app = await buildApp({ config, redisUrl: redis.url, log: options.log ?? testLog(), overrides: { world }, workerName: 'api-test' });
   if (options.worker) app.worker().start(4);
-  const server = await buildServer(app, api, { env: options.env ?? {}, ...(options.authenticator ? { authenticator: options.authenticator } : {}) });
+  const server = await buildServer(app, api, {
+    env: options.env ?? {},
+    ...(options.authenticator ? { authenticator: options.authenticator } : {}),
+    ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+  });
   return {
     app, server, world, prefix,
-    request: (method, url, o = {}) => server.inject({
-      method: method as 'GET',
-      url,
-      headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...(o.raw !== undefined || o.body !== undefined ? { 'content-type': 'application/json' } : {}), ...o.headers },
-      ...(o.raw !== undefined ? { payload: o.raw } : o.body !== undefined ? { payload: JSON.stringify(o.body) } : {}),
-    }),
+    async request(method, url, o = {}) {
+      const request = {
+        method: method as 'GET',
+        url,
+        headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...(o.raw !== undefined || o.body !== undefined ? { 'content-type': 'application/json' } : {}), ...o.headers },
+        ...(o.raw !== undefined ? { payload: o.raw } : o.body !== undefined ? { payload: JSON.stringify(o.body) } : {}),
+      };
+      if (!isStreaming(method, url)) return server.inject(request);
+      return readStream(await server.inject({ ...request, payloadAsStream: true }), o.streamMs ?? 300, o.until);
+    },
     async close() {
       await server.close();
       await app.close();
     },
   };
+}
+
+/**
+ * The answer of a streaming route read as a client would: an event stream for `ms` (or until `until`), then
+ * disconnected (the server sees the response close); anything else (a refusal) to its end. The text read is
+ * the body.
+ */
+async function readStream(res: LightMyRequestResponse, ms: number, until?: (text: string) => boolean): Promise<LightMyRequestResponse> {
+  const stream = res.stream();
+  const events = String(res.headers['content-type'] ?? '').startsWith('text/event-stream');
+  let text = '';
+  await new Promise<void>((resolve) => {
+    const timer = events ? setTimeout(finish, ms) : undefined;
+    function finish() {
+      clearTimeout(timer);
+      stream.removeAllListeners('data');
+      resolve();
+    }
+    stream.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      if (events && until?.(text)) finish();
+    });
+    stream.once('end', finish);
+    stream.once('error', finish);
+  });
+  // The client goes away: the server's response closes, which ends the stream and frees its feed.
+  if (events) (res.raw.res as unknown as { destroy(): void }).destroy();
+  stream.on('error', () => undefined);
+  return { ...res, body: text, payload: text, rawPayload: Buffer.from(text), json: () => JSON.parse(text) } as LightMyRequestResponse;
 }
 
 export interface Sample {
@@ -86,10 +148,14 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
   get_openapi_json: { url: '/openapi.json' },
   get_metrics: { url: '/metrics' },
   post_api_v1_incidents: { url: '/api/v1/incidents', body: { kind: 'host-degraded', host: 'compute-4' } },
-  get_api_v1_incidents: { url: '/api/v1/incidents?limit=5' },
+  get_api_v1_incidents: { url: '/api/v1/incidents?limit=5&status=open' },
+  get_api_v1_recoveries: { url: '/api/v1/recoveries?limit=5&root=true' },
   get_api_v1_incidents_id: { url: '/api/v1/incidents/inc-none-000000' },
   get_api_v1_recoveries_id: { url: '/api/v1/recoveries/rec-none-000000' },
   post_api_v1_recoveries_id_decision: { url: '/api/v1/recoveries/rec-none-000000/decision', body: { decision: 'resolve', comment: 'checked' } },
+  post_api_v1_recoveries_id_cancel: { url: '/api/v1/recoveries/rec-none-000000/cancel', body: { reason: 'false alarm' } },
+  post_api_v1_recoveries_id_retry: { url: '/api/v1/recoveries/rec-none-000000/retry' },
+  get_api_v1_events: { url: '/api/v1/events?types=transition,incident&replay=true' },
   get_api_v1_breaker: { url: '/api/v1/breaker' },
   post_api_v1_breaker_scope_approve: { url: '/api/v1/breaker/az-1/approve', body: { hosts: ['compute-1'] } },
   post_api_v1_breaker_scope_close: { url: '/api/v1/breaker/az-1/close', body: { comment: 'partition healed' } },

@@ -118,3 +118,16 @@ test('operation ids are unique', (t) => {
   const ids = ROUTES.map(operationId);
   t.is(new Set(ids).size, ids.length);
 });
+
+test('a streaming route is documented as text/event-stream, with the headers it reads as header parameters', (t) => {
+  const streaming = ROUTES.filter((r) => r.response.events);
+  t.deepEqual(streaming.map((r) => `${r.method} ${r.url}`), ['GET /api/v1/events']);
+  for (const route of streaming) {
+    const operation = doc.paths[openapiPath(route.url)]![route.method.toLowerCase()]!;
+    t.deepEqual(Object.keys(operation.responses['200']?.content ?? {}), ['text/event-stream']);
+    t.deepEqual(Object.keys(operation.responses['400']?.content ?? {}), ['application/json'], 'refusals are ordinary JSON errors');
+    const headers = (operation.parameters ?? []).filter((p) => p.in === 'header').map((p) => p.name);
+    t.deepEqual(headers, Object.keys(toJsonSchema(route.input.headers as t.Mixed).properties as object));
+    t.true(headers.includes('last-event-id'));
+  }
+});

@@ -123,7 +123,7 @@ test('GET /api/v1/incidents: pages of `limit`, newest first, with an opaque curs
   t.is(typeof cursor, 'string');
   const second = (await api.request('GET', `/api/v1/incidents?limit=2&cursor=${encodeURIComponent(cursor)}`, { token: viewer })).json();
   t.deepEqual(second.items.map((i: { id: string }) => i.id), [ids[0]]);
-  t.is(second.nextCursor, null);
+  t.false('nextCursor' in second, 'no nextCursor on the last page');
 });
 
 test('breaker: GET status, POST approve and close an open breaker, by the token name', async (t) => {

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AnyMachineSnapshot } from 'xstate';
 import type { Clock, FailureKind, Incident, IsoTime, Outcome, Recovery, RecoveryStatus } from '../domain';
-import { decodeOrThrow, dedupeKeyOf, FailureEvent, isoNow, nonRetryable, subjectOf } from '../domain';
+import { decodeOrThrow, dedupeKeyOf, FailureEvent, InputError, isoNow, nonRetryable, subjectOf } from '../domain';
 import { WAITING_TAG } from '../plugins/api';
 import type { ChildResult } from '../plugins/api';
 import type { Registry } from '../plugins/registry';
@@ -111,12 +111,17 @@ export class Engine {
     this.feed = new EventFeed(deps.redis, deps.keys, deps.log);
   }
 
-  async report(raw: unknown): Promise<ReportResult> {
+  /**
+   * `options.workflow`: an operator's explicit choice (one VM live-migrated, say) instead of the policy's; it
+   * must be registered and allowed by the SLA the policy gives the subject, and the audit says who chose it.
+   */
+  async report(raw: unknown, options: { readonly workflow?: string; readonly by?: string } = {}): Promise<ReportResult> {
     const { incidents, store, queue, audit, clock, registry, settings, log } = this.deps;
     const event = decodeOrThrow(FailureEvent, raw, 'failure event');
     const now = clock.now();
     const decision = await this.policyDecision(event);
-    const workflow = decision?.workflow ?? settings.workflows[event.kind];
+    if (options.workflow !== undefined) this.checkChosenWorkflow(options.workflow, decision?.sla);
+    const workflow = options.workflow ?? decision?.workflow ?? settings.workflows[event.kind];
     registry.workflow(workflow); // unknown workflow ⇒ refuse before anything is written
     const id = newIncidentId(now);
     const recoveryId = rootRecoveryId(id);
@@ -156,7 +161,7 @@ export class Engine {
     }
     await audit.write({
       at: isoNow(now), type: 'incident', incidentId: id, recoveryId, workflow, worker: this.deps.node,
-      message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}${decision ? `, SLA ${decision.sla} (policy ${decision.policyVersion}, rule ${decision.rule})` : ''}`,
+      message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}${options.workflow ? ` (chosen by ${options.by ?? event.source ?? 'an operator'})` : ''}${decision ? `, SLA ${decision.sla} (policy ${decision.policyVersion}, rule ${decision.rule})` : ''}`,
       details: { event, ...(decision ? { decision } : {}) },
     });
     // Before the job exists, so a failure that opens the breaker holds its own recovery too. A breaker that
@@ -166,6 +171,17 @@ export class Engine {
     await queue.enqueueRun(recoveryId, jobOptionsFor(recovery.params, registry));
     log.info({ incident: id, recovery: recoveryId, workflow }, `incident ${id} opened: ${event.kind} ${candidate.subject} → ${workflow}`);
     return { incident: candidate, created: true };
+  }
+
+  private checkChosenWorkflow(workflow: string, slaName: string | undefined): void {
+    const { registry } = this.deps;
+    if (!registry.findWorkflow(workflow)) {
+      throw new InputError(`unknown workflow "${workflow}"`, [{ path: 'workflow', message: `unknown workflow "${workflow}" (known: ${registry.listWorkflows().map((w) => w.name).sort().join(', ')})` }]);
+    }
+    const sla = slaName ? registry.findSla(slaName) : undefined;
+    if (sla && !sla.workflows.allowed.includes(workflow)) {
+      throw new InputError(`workflow "${workflow}" is not allowed by SLA "${sla.name}"`, [{ path: 'workflow', message: `not allowed by SLA "${sla.name}" (allowed: ${sla.workflows.allowed.join(', ')})` }]);
+    }
   }
 
   /**

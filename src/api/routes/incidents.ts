@@ -3,6 +3,7 @@
  * trail, list incidents and recoveries by filter, give a waiting recovery an operator's decision, cancel a
  * recovery, and retry a finished one from the state where it failed.
  */
+import * as t from 'io-ts';
 import type { Incident, Recovery } from '../../domain';
 import { FailureEvent } from '../../domain';
 import type { Page } from '../../engine/indexes';
@@ -16,6 +17,9 @@ import { defineRoute } from '../route';
 const DEFAULT_PAGE = 50;
 
 /** A filter the engine refused names its field as the client sent it (`query.cursor`). */
+/** A failure event, and optionally the workflow an operator chooses for it instead of the policy's. */
+const ReportBody = t.intersection([FailureEvent, t.partial({ workflow: t.string })], 'ReportBody');
+
 const inQuery = (path: string) => (path === '' || path === '(root)' ? 'query' : `query.${path}`);
 
 /** The engine's page as the answer: `nextCursor` only when there is a next page. */
@@ -28,16 +32,24 @@ export const reportIncident = defineRoute({
   url: '/api/v1/incidents',
   summary: 'Report a failure event',
   description: 'Opens an incident and starts its recovery (201), or joins the incident already open for the same subject (200). '
+    + 'An optional `workflow` overrides the policy\'s choice (e.g. one VM live-migrated with `live-migrate-instance`); it must be '
+    + 'registered and allowed by the SLA the policy gives the subject, and the audit says who chose it. '
     + 'The event is recorded with `source` = `api:<token name>` (or `<source> via api:<token name>` when the body names one).',
   tags: ['incidents'],
   access: 'operator',
   mutates: true,
-  input: { body: FailureEvent },
+  input: { body: ReportBody },
   response: { codec: ReportResult, statuses: { 201: 'incident opened', 200: 'the event joined an open incident' } },
   errors: { 409: 'the workflow chosen for the event is not registered' },
   async handler({ body, principal, deps }) {
     const by = `api:${principal!.name}`;
-    const result = await deps.app.engine.report({ ...body, source: body.source ? `${body.source} via ${by}` : by });
+    const { workflow, ...event } = body;
+    let result;
+    try {
+      result = await deps.app.engine.report({ ...event, source: event.source ? `${event.source} via ${by}` : by }, workflow ? { workflow, by } : {});
+    } catch (err) {
+      throw relocate(err, (path) => `body.${path}`);
+    }
     return { status: result.created ? 201 : 200, body: { incident: result.incident, created: result.created } };
   },
 });

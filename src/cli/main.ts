@@ -1,12 +1,21 @@
 import { Command, Option } from 'commander';
-import { ResurrectError } from '../domain';
+import { statusOf } from '../api/http-errors';
+import { FailureKind, IncidentStatus, Outcome, RecoveryStatus, ResurrectError } from '../domain';
+import { ApiClientError } from './api-client';
+import { approve, deny, resolve } from './commands/approve';
 import { audit } from './commands/audit';
 import { breakerApprove, breakerClose, breakerStatus } from './commands/breaker';
+import { cancel } from './commands/cancel';
 import { decide } from './commands/decide';
 import { demo } from './commands/demo';
 import { fenceConfirm, fencePending } from './commands/fence';
+import { incidents } from './commands/incidents';
 import { plan } from './commands/plan';
+import { policyReload, policyShow, policyValidate } from './commands/policy';
+import { recoveries } from './commands/recoveries';
+import { retry } from './commands/retry';
 import { serve } from './commands/serve';
+import { show } from './commands/show';
 import { simFail, simFault, simRecover } from './commands/sim';
 import { simServe } from './commands/sim-serve';
 import { sla } from './commands/sla';
@@ -14,27 +23,63 @@ import { start } from './commands/start';
 import { trigger } from './commands/trigger';
 import { validate } from './commands/validate';
 import { worker } from './commands/worker';
+import { workflows } from './commands/workflows';
 
 /**
- * Exit codes: 0 ok; 1 failed (the demo's incident did not recover, or an unexpected error);
- * 2 invalid input or a refused file (validate); 3 not found.
+ * The `resurrect` command. Commands that read or change the state of a running engine go through its REST API
+ * (docs/api.md, src/cli/api-client.ts): --url/--token, else RESURRECT_URL/RESURRECT_TOKEN, else the runtime file
+ * of `npm start` (URL and a token made for the run), else `api.host:api.port`. Human tables by default, --json
+ * prints the API's JSON exactly. A few commands can also reach Redis directly (trigger, plan, audit, decide,
+ * breaker: when no API is known, or with --prefix) and some only do (sim, fence, sla, worker, demo).
+ *
+ * Exit codes (also in `--help` and docs/operator-guide.md), for scripts:
+ *   0  success
+ *   1  failure: an unexpected error, the demo's incident did not fully recover, no Redis found (Redis commands)
+ *   2  invalid input or configuration: a usage error, API 400/413/414/415, a refused file (validate, policy),
+ *      `start`'s API port in use
+ *   3  not found: no such incident, recovery or audit trail (404)
+ *   4  unauthenticated (401: no token, an unknown token) or forbidden (403: the token's role is too low)
+ *   5  conflict (409): not possible in the current state (not retryable, no policy file to reload …)
+ *   6  unavailable: no API answers (connection refused, unknown host, timeout), 429, any 5xx
  */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  success
+  1  failure: an unexpected error, the demo did not fully recover, no Redis found (commands that read Redis)
+  2  invalid input or configuration: a usage error, API 400/413/414/415, a refused file (validate, policy validate/reload),
+     start's API port in use
+  3  not found: no such incident, recovery or audit trail (API 404)
+  4  unauthenticated or forbidden: no token or an unknown one (401), a role too low (403)
+  5  conflict: not possible in the current state, e.g. not retryable, no policy file to reload (409)
+  6  unavailable: no API answers (connection refused, unknown host, timeout), rate limited (429), server or backend error (5xx)
+
+The API: --url / RESURRECT_URL and --token / RESURRECT_TOKEN; without them the runtime file \`npm start\` writes
+(its URL and a token made for the run), then api.host:api.port. The token is never printed.
+Guide: docs/operator-guide.md`;
+
+const choices = (codec: { keys: Record<string, unknown> }) => Object.keys(codec.keys);
+
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command('resurrect')
     .description('Policy-driven recovery engine for OpenStack compute hosts and VMs')
     .option('-c, --config <file>', 'configuration file (YAML); also RESURRECT_CONFIG')
-    .option('--prefix <prefix>', 'Redis key prefix')
-    .option('--json', 'machine-readable output')
+    .option('--prefix <prefix>', 'Redis key prefix (commands that read Redis directly)')
+    .option('--json', 'machine-readable output (the API\'s JSON)')
+    .option('--url <url>', 'the API (default: RESURRECT_URL, the runtime file of `npm start`, api.host:api.port)')
+    .option('--token <token>', 'the API bearer token (default: RESURRECT_TOKEN, the runtime file); prefer the variable: flags show in `ps`')
     .showHelpAfterError()
+    .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride();
-  const globals = () => program.opts<{ config?: string; prefix?: string; json?: boolean }>();
+  const globals = () => program.opts<{ config?: string; prefix?: string; json?: boolean; url?: string; token?: string }>();
   const run = (fn: () => Promise<number>) => async () => { code = await fn(); };
 
-  program.command('start').description('run the engine with its embedded worker on the simulated cloud')
+  program.command('start').description('run the engine with its embedded worker on the simulated cloud, and serve the API')
     .option('--concurrency <n>', 'jobs processed at once')
     .option('--no-worker', 'no embedded worker: run `resurrect worker` processes instead')
-    .action((opts: { concurrency?: string; worker: boolean }) => run(() => start({ ...globals(), ...opts }))());
+    .option('--api-port <n>', 'API port (default api.port, 8790; 0 = any free port)')
+    .option('--no-api', 'do not serve the REST API')
+    .action((opts: { concurrency?: string; worker: boolean; apiPort?: string; api: boolean }) => run(() => start({ ...globals(), ...opts }))());
 
   program.command('worker').description('take recovery jobs from the shared Redis (run several)')
     .option('--concurrency <n>', 'jobs processed at once')
@@ -48,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--concurrency <n>', 'jobs processed at once by that worker')
     .action((opts: { port?: string; host?: string; worker?: boolean; concurrency?: string }) => run(() => serve({ ...globals(), ...opts }))());
 
-  program.command('trigger').description('report a failure event (what a host monitor does)')
+  program.command('trigger').description('report a failure event (what a host monitor does); over the API when one is known')
     .addArgument(new Command().createArgument('<kind>', 'failure kind').choices(['host-down', 'service-down', 'instance-down', 'host-degraded']))
     .argument('<host>', 'compute host')
     .option('--instance <id>', 'instance (for instance-down)')
@@ -96,6 +141,64 @@ export async function main(argv: string[]): Promise<number> {
     .option('--comment <text>', 'recorded in the audit trail')
     .action((recovery, decision, opts) => run(() => decide(recovery, decision, { ...globals(), ...opts }))());
 
+  const listFilters = (command: Command, statuses: string[]) => command
+    .addOption(new Option('--status <status>', 'only this status').choices(statuses))
+    .option('--host <host>', 'only this compute host')
+    .option('--instance <id>', 'only this instance')
+    .option('--workflow <name>', 'only this workflow')
+    .option('--sla <name>', 'only this SLA')
+    .option('--since <time>', 'from this time: ISO 8601 or a span before now (15m, 2h, 7d)')
+    .option('--until <time>', 'up to this time: ISO 8601 or a span before now')
+    .option('--limit <n>', 'at most this many (1–500; default 50); with --all, the page size')
+    .option('--all', 'every page (follows nextCursor)');
+
+  listFilters(program.command('incidents').description('list incidents, newest first (GET /api/v1/incidents)'), choices(IncidentStatus))
+    .addOption(new Option('--kind <kind>', 'only this failure kind').choices(choices(FailureKind)))
+    .action((opts) => run(() => incidents({ ...globals(), ...opts }))());
+
+  listFilters(program.command('recoveries').description('list recoveries, newest first (GET /api/v1/recoveries)'), choices(RecoveryStatus))
+    .addOption(new Option('--outcome <outcome>', 'only this outcome').choices(choices(Outcome)))
+    .option('--incident <id>', 'only the recoveries of this incident')
+    .option('--parent <id>', 'only the children of this recovery')
+    .addOption(new Option('--roots', 'only root recoveries (one per incident)').conflicts('children'))
+    .option('--children', 'only child recoveries')
+    .action((opts) => run(() => recoveries({ ...globals(), ...opts }))());
+
+  program.command('show').description('an incident or a recovery: state, context, children, the last audit lines')
+    .argument('<id>', 'incident (inc-…) or recovery (rec-…) id')
+    .option('--lines <n>', 'audit lines shown (default 10)')
+    .action((id, opts) => run(() => show(id, { ...globals(), ...opts }))());
+
+  const decision = (name: 'approve' | 'deny' | 'resolve', what: string, fn: typeof approve) => program.command(name)
+    .description(`${what} (over the API; recorded under your token's name)`)
+    .argument('<recovery>', 'recovery id')
+    .option('--comment <text>', 'recorded in the audit trail')
+    .action((recovery, opts) => run(() => fn(recovery, { ...globals(), ...opts }))());
+  decision('approve', 'approve what a recovery waits for', approve);
+  decision('deny', 'deny it: a notify-only recovery is dismissed', deny);
+  decision('resolve', 'mark a recovery waiting for an operator as resolved by hand', resolve);
+
+  program.command('retry').description('run a failed, escalated, cancelled or partial recovery again from where it failed (exit 5 when it cannot be)')
+    .argument('<recovery>', 'recovery id')
+    .action((recovery) => run(() => retry(recovery, globals()))());
+
+  program.command('cancel').description('stop a recovery and its descendants')
+    .argument('<recovery>', 'recovery id')
+    .option('--reason <text>', 'recorded in the audit trail')
+    .action((recovery, opts) => run(() => cancel(recovery, { ...globals(), ...opts }))());
+
+  const policy = program.command('policy').description('the policy file: show the running one, validate a file, reload');
+  policy.command('show').description('the running policy: file, version, rules (GET /api/v1/policy)')
+    .action(() => run(() => policyShow(globals()))());
+  policy.command('validate').description('check a policy file here against the SLAs and workflows this configuration loads (exit 2 with paths)')
+    .argument('<file>')
+    .action((file) => run(() => policyValidate(file, globals()))());
+  policy.command('reload').description('make the engine re-read its policy file (POST /api/v1/policy/reload; admin)')
+    .action(() => run(() => policyReload(globals()))());
+
+  program.command('workflows').description('the loaded workflows: name, kinds, source (--json: with statecharts)')
+    .action(() => run(() => workflows(globals()))());
+
   const breaker = program.command('breaker').description('the mass-failure breaker: see what it holds, approve hosts, close it');
   breaker.command('status').description('per scope: open or closed, failed, held and approved hosts, held recoveries')
     .action(() => run(() => breakerStatus(globals()))());
@@ -119,8 +222,9 @@ export async function main(argv: string[]): Promise<number> {
   fence.command('pending').description('list the manual fencing requests waiting for an operator')
     .action(() => run(() => fencePending(globals()))());
 
-  program.command('audit').description('print the ordered audit trail of a recovery or incident').argument('<id>')
-    .action((id) => run(() => audit(id, globals()))());
+  program.command('audit').description('print the ordered audit trail of a recovery or incident (--follow: then live, until Ctrl-C)').argument('<id>')
+    .option('-f, --follow', 'go on printing records as they are written (Ctrl-C ends, exit 0)')
+    .action((id, opts) => run(() => audit(id, { ...globals(), ...opts }))());
 
   program.command('sla').description('SLA compliance per SLA: recoveries within deadline, breaches, time to recover')
     .action(() => run(() => sla(globals()))());
@@ -135,8 +239,21 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as { code?: string; exitCode?: number; message?: string };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return 2;
+    if (err instanceof ApiClientError) {
+      const paths = err.paths.filter((p) => !err.message.includes(p.path));
+      process.stderr.write(`resurrect: ${err.message} [${err.apiCode}]\n${paths.map((p) => `  ${p.path}: ${p.message}\n`).join('')}`);
+      return err.exitCode;
+    }
     process.stderr.write(`resurrect: ${e.message ?? String(err)}\n`);
-    if (err instanceof ResurrectError) return err.code === 'RSR_INPUT_INVALID' || err.code === 'RSR_CONFIG_INVALID' ? 2 : err.code.endsWith('NOT_FOUND') ? 3 : 1;
+    if (err instanceof ResurrectError) return exitCodeOfError(err);
     return 1;
   }
+}
+
+/** The exit code of an error raised in this process (not by the API): see the header. */
+function exitCodeOfError(err: ResurrectError): number {
+  if (err.code === 'RSR_INPUT_INVALID' || err.code === 'RSR_CONFIG_INVALID') return 2;
+  if (err.code.endsWith('NOT_FOUND')) return 3;
+  if (statusOf(err.code) === 409) return 5;
+  return 1;
 }

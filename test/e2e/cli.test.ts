@@ -62,7 +62,8 @@ test('npm start equivalent: `sim fail` from a second terminal opens an incident 
   const configFile = join(runtimeDir, 'config.yaml');
   writeFileSync(configFile, `redis:\n  prefix: ${prefix}\ncloud:\n  sim:\n    timeScale: 0.01\nparams:\n  pollIntervalMs: 50\n  livenessWaitSeconds: 0.1\nworkflows:\n  host-degraded: notify-only\n`);
   const env = { ...process.env, REDIS_URL: redis.url, RESURRECT_RUNTIME_DIR: runtimeDir, RESURRECT_CONFIG: configFile };
-  const engine = spawn(process.execPath, [BIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // --no-api: the second-terminal commands take their Redis path here (over the API: cli-api.test.ts).
+  const engine = spawn(process.execPath, [BIN, 'start', '--no-api'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   engine.stdout.on('data', (chunk) => { output += String(chunk); });
   engine.stderr.on('data', (chunk) => { output += String(chunk); });

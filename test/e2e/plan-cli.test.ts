@@ -91,7 +91,8 @@ test('plan asks a running `resurrect start`, which plans on its own world: a hos
   const config = join(dir, 'config.yaml');
   writeFileSync(config, `redis: { prefix: ${redis.newPrefix()} }\ncloud: { sim: { timeScale: 0.01 } }\nparams: { livenessWaitSeconds: 0.1 }\n`);
   const env = { ...process.env, REDIS_URL: redis.url, RESURRECT_CONFIG: config, RESURRECT_RUNTIME_DIR: dir };
-  const engine = spawn(process.execPath, [BIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // --no-api: the second-terminal commands take their Redis path here (over the API: cli-api.test.ts).
+  const engine = spawn(process.execPath, [BIN, 'start', '--no-api'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   engine.stdout.on('data', (c) => { output += String(c); });
   engine.stderr.on('data', (c) => { output += String(c); });

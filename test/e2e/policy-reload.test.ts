@@ -15,7 +15,7 @@ test('resurrect start reloads its policy on SIGHUP, and keeps the running one wh
   writeFileSync(policy, POLICY('silver'));
   const config = join(dir, 'config.yaml');
   writeFileSync(config, `redis: { prefix: ${redis.newPrefix()} }\npolicy: { file: ${policy} }\ncloud: { sim: { timeScale: 0 } }\n`);
-  const child = spawn(process.execPath, [BIN, 'start'], {
+  const child = spawn(process.execPath, [BIN, 'start', '--no-api'], {
     env: { ...process.env, REDIS_URL: redis.url, RESURRECT_CONFIG: config, RESURRECT_RUNTIME_DIR: dir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

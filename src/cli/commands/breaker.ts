@@ -3,12 +3,14 @@ import type { App } from '../../container';
 import { createLogger } from '../../config/logger';
 import type { BreakerStatus, ReleaseResult, ScopeStatus } from '../../engine/breaker';
 import type { GlobalOptions } from '../connect';
-import { configFrom, locateRunningRedis } from '../connect';
+import { apiIfAvailable, configFrom, locateRunningRedis } from '../connect';
+import { refuseByOverApi } from './decide';
 
 /**
  * `resurrect breaker status|approve|close`: the operator's side of the mass-failure breaker, typed in a second
- * terminal. It acts on the running engine's Redis (found like `decide` finds it); the engine's workers pick
- * up the recoveries it releases.
+ * terminal. Over the API (GET /api/v1/breaker, POST /api/v1/breaker/:scope/approve|close) when one is known and
+ * no `--by` is given (the API records the token's name); otherwise on the running engine's Redis (found like
+ * `decide` finds it). The engine's workers pick up the recoveries it releases.
  */
 async function withApp<T>(options: GlobalOptions, fn: (app: App) => Promise<T>): Promise<T> {
   const config = configFrom(options);
@@ -23,6 +25,12 @@ async function withApp<T>(options: GlobalOptions, fn: (app: App) => Promise<T>):
 }
 
 export async function breakerStatus(options: GlobalOptions): Promise<number> {
+  const api = await apiIfAvailable(options);
+  if (api) {
+    const status = await api.breaker();
+    process.stdout.write(options.json ? `${JSON.stringify(status)}\n` : formatStatus(status as BreakerStatus));
+    return 0;
+  }
   return withApp(options, async (app) => {
     const status = await app.breaker.status();
     process.stdout.write(options.json ? `${JSON.stringify(status)}\n` : formatStatus(status));
@@ -31,8 +39,15 @@ export async function breakerStatus(options: GlobalOptions): Promise<number> {
 }
 
 export async function breakerApprove(scope: string, options: GlobalOptions & { hosts?: string; by?: string; comment?: string }): Promise<number> {
+  refuseByOverApi(options);
+  const hosts = options.hosts === undefined ? 'all' : options.hosts.split(',').map((h) => h.trim()).filter((h) => h.length > 0);
+  const api = options.by === undefined ? await apiIfAvailable(options) : undefined;
+  if (api) {
+    const result = await api.breakerApprove(scope, { hosts, ...(options.comment !== undefined ? { comment: options.comment } : {}) });
+    process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : formatRelease('approved', result));
+    return 0;
+  }
   return withApp(options, async (app) => {
-    const hosts = options.hosts === undefined ? 'all' : options.hosts.split(',').map((h) => h.trim()).filter((h) => h.length > 0);
     const result = await app.breaker.approve(scope, hosts, by(options), options.comment);
     process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : formatRelease('approved', result));
     return 0;
@@ -40,6 +55,13 @@ export async function breakerApprove(scope: string, options: GlobalOptions & { h
 }
 
 export async function breakerClose(scope: string, options: GlobalOptions & { by?: string; comment?: string }): Promise<number> {
+  refuseByOverApi(options);
+  const api = options.by === undefined ? await apiIfAvailable(options) : undefined;
+  if (api) {
+    const result = await api.breakerClose(scope, options.comment !== undefined ? { comment: options.comment } : {});
+    process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `breaker of ${scope} closed${result.wasOpen ? '' : ' (it was not open)'}; ${formatRelease('released', result)}`);
+    return 0;
+  }
   return withApp(options, async (app) => {
     const result = await app.breaker.close(scope, by(options), options.comment);
     process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `breaker of ${scope} closed${result.wasOpen ? '' : ' (it was not open)'}; ${formatRelease('released', result)}`);

@@ -35,13 +35,16 @@ fencingDriverContract(test, 'fence_redfish on the served sim', async () => {
   const { world, redfish, close } = await served();
   const devices = new Map(FENCING_CONTRACT_HOSTS.map((host) => [host as string, [[redfish(host)], [new SimBmcDevice(world, host, 'pdu')]]]));
   return {
-    driver: new FencingTopology({ timeoutMs: 1500, levels: (host) => devices.get(host) ?? [] }),
+    // The budget covers a python agent starting while the file's other tests start theirs on 2 busy cores
+    // (1.5 s was seen running out); a hung BMC still fails its level, 5 s later.
+    driver: new FencingTopology({ timeoutMs: 5000, levels: (host) => devices.get(host) ?? [] }),
     world: {
       hostPower: (host) => world.hostState(host).power,
       powerOff: (host) => world.failHost(host, 'power'),
       injectFault: (spec) => world.injectFault(spec),
     },
     unknownIsAnError: true,
+    deviceTimeoutMs: 5000,
     teardown: close,
   };
 });

@@ -1,7 +1,9 @@
 /**
  * What every CloudDriver must do, as a reusable suite: run it against the in-process sim, a served sim or a
  * real Nova lab by supplying a harness. The harness builds CLOUD_CONTRACT_INVENTORY (or a lab that matches
- * it) freshly for every test and offers a backdoor to break things.
+ * it) freshly for every test and offers a backdoor to break things. A real cloud names things its own way
+ * (server UUIDs, its own hosts) and its fake hypervisors report their own capacity: the harness says so
+ * (`names`, `hostCapacity`, `without`), and every assertion goes through them.
  */
 import type { ExecutionContext, TestFn } from 'ava';
 import type { Instance } from '../../src/domain';
@@ -20,6 +22,18 @@ export interface CloudWorldBackdoor {
   injectFault(spec: { readonly kind: string } & Record<string, unknown>): string | Promise<string>;
   /** Calls the cloud received, by driver method name, optionally for one instance/host and one outcome. */
   count(action: string, subject?: string, outcome?: 'accepted' | 'refused'): number | Promise<number>;
+  /**
+   * Leaves no host with room for `instance` but its own (already failed) one. Absent: the inventory already has
+   * none for `vm-huge` (the simulators). A real lab whose fake hypervisors are huge disables the other hosts.
+   */
+  leaveNoRoomFor?(instance: string): void | Promise<void>;
+}
+
+/** The inventory's names → the cloud's own (identity where absent). */
+export interface CloudNames {
+  host(name: string): string;
+  instance(name: string): string;
+  image(name: string): string;
 }
 
 export interface CloudHarness {
@@ -30,6 +44,18 @@ export interface CloudHarness {
    * microversion ≥ 2.95). Default false: it comes back as it was (ACTIVE stays ACTIVE).
    */
   readonly evacuationEndsStopped?: boolean;
+  readonly names?: Partial<CloudNames>;
+  /** Hosts whose capacity is not the inventory's (a fake hypervisor reports its own), by inventory name. */
+  readonly hostCapacity?: Readonly<Record<string, { readonly vcpus: number; readonly ramMb: number }>>;
+  /** Inventory instances this cloud cannot have (no block storage: no boot-from-volume `vm-bfv`). */
+  readonly without?: readonly string[];
+  /**
+   * Nova accepts an evacuation no host has room for and fails it in its conductor (the instance goes to ERROR,
+   * the migration to error). True for Nova; false (the default) for a cloud that refuses it at once with RSR_NO_CAPACITY.
+   */
+  readonly noValidHostIsAsync?: boolean;
+  /** How long to wait for the cloud to settle and how often to look (default 5 s, every 5 ms: a simulator). */
+  readonly patience?: { readonly timeoutMs: number; readonly intervalMs: number };
   teardown(): Promise<void>;
 }
 
@@ -57,186 +83,227 @@ export const CLOUD_CONTRACT_INVENTORY = {
 
 const SOURCE = 'compute-a';
 
+const identity = (name: string) => name;
+const namesOf = (h: CloudHarness): CloudNames => ({ host: identity, instance: identity, image: identity, ...h.names });
+
 export function cloudDriverContract(test: TestFn, name: string, makeHarness: () => Promise<CloudHarness>): void {
-  const run = (title: string, body: (t: ExecutionContext, h: CloudHarness) => Promise<void>) =>
+  const run = (title: string, body: (t: ExecutionContext, h: CloudHarness, n: CloudNames) => Promise<void>) =>
     test(`${name} cloud contract: ${title}`, async (t) => {
       const harness = await makeHarness();
       try {
-        await body(t, harness);
+        await body(t, harness, namesOf(harness));
       } finally {
         await harness.teardown();
       }
     });
 
   /** The host's service goes down for good (power lost) and is forced down, as fencing would leave it. */
-  const failAndForceDown = async ({ driver, world }: CloudHarness) => {
-    await world.failHost(SOURCE, 'power');
-    await driver.setServiceForcedDown(SOURCE, true);
+  const failAndForceDown = async ({ driver, world }: CloudHarness, n: CloudNames) => {
+    await world.failHost(n.host(SOURCE), 'power');
+    await driver.setServiceForcedDown(n.host(SOURCE), true);
   };
 
-  const settled = (driver: CloudDriver, id: string) =>
-    eventually(() => driver.getInstance(id), (i) => i.taskState === null, { what: `${id} to settle` });
+  const settled = (h: CloudHarness, id: string) =>
+    eventually(() => h.driver.getInstance(id), (i) => i.taskState === null, { ...h.patience, what: `${id} to settle` });
 
-  run('listHosts returns every host with its capacity and usage', async (t, { driver }) => {
-    const hosts = await driver.listHosts();
-    t.deepEqual(hosts.map((h) => h.name).sort(), ['compute-a', 'compute-b', 'compute-c']);
-    const a = hosts.find((h) => h.name === SOURCE);
-    t.like(a, { zone: 'az-1', vcpus: 32, ramMb: 65536, usedVcpus: 2 + 2 + 1 + 24, usedRamMb: 4096 + 4096 + 2048 + 49152 });
-    t.deepEqual(hosts.find((h) => h.name === 'compute-c')?.usedVcpus, 0);
+  const inventory = (h: CloudHarness) => {
+    const left = (i: { id: string }) => !(h.without ?? []).includes(i.id);
+    const flavor = (f: string) => CLOUD_CONTRACT_INVENTORY.flavors[f as keyof typeof CLOUD_CONTRACT_INVENTORY.flavors];
+    const on = (host: string) => CLOUD_CONTRACT_INVENTORY.instances.filter((i) => i.host === host && left(i));
+    const capacity = (host: string) => {
+      const declared = CLOUD_CONTRACT_INVENTORY.hosts.find((x) => x.name === host)!;
+      return { vcpus: declared.vcpus, ramMb: declared.ramMb, ...h.hostCapacity?.[host] };
+    };
+    const used = (host: string) => ({
+      usedVcpus: on(host).reduce((sum, i) => sum + flavor(i.flavor).vcpus, 0),
+      usedRamMb: on(host).reduce((sum, i) => sum + flavor(i.flavor).ramMb, 0),
+    });
+    return { on, capacity, used, has: (id: string) => !(h.without ?? []).includes(id) };
+  };
+
+  run('listHosts returns every host with its capacity and usage', async (t, h, n) => {
+    const inv = inventory(h);
+    const hosts = await h.driver.listHosts();
+    t.deepEqual(hosts.map((x) => x.name).sort(), CLOUD_CONTRACT_INVENTORY.hosts.map((x) => n.host(x.name)).sort());
+    for (const declared of CLOUD_CONTRACT_INVENTORY.hosts) {
+      t.like(hosts.find((x) => x.name === n.host(declared.name)), { zone: declared.zone, ...inv.capacity(declared.name), ...inv.used(declared.name) }, declared.name);
+    }
+    t.deepEqual(hosts.find((x) => x.name === n.host('compute-c'))?.usedVcpus, 0);
   });
 
-  run('listInstances returns the instances of a host; getInstance the same record', async (t, { driver }) => {
-    const listed = await driver.listInstances(SOURCE);
-    t.deepEqual(listed.map((i) => i.id).sort(), ['vm-bfv', 'vm-huge', 'vm-local', 'vm-shared']);
-    const one = await driver.getInstance('vm-shared');
-    t.deepEqual(one, listed.find((i) => i.id === 'vm-shared'));
-    t.like(one, { host: SOURCE, status: 'ACTIVE', taskState: null, powerState: 'RUNNING', image: 'img-base', sharedStorage: true, metadata: { HA_Enabled: 'True' } });
+  run('listInstances returns the instances of a host; getInstance the same record', async (t, h, n) => {
+    const { driver } = h;
+    const listed = await driver.listInstances(n.host(SOURCE));
+    t.deepEqual(listed.map((i) => i.id).sort(), inventory(h).on(SOURCE).map((i) => n.instance(i.id)).sort());
+    const one = await driver.getInstance(n.instance('vm-shared'));
+    t.deepEqual(one, listed.find((i) => i.id === n.instance('vm-shared')));
+    t.like(one, { host: n.host(SOURCE), status: 'ACTIVE', taskState: null, powerState: 'RUNNING', image: n.image('img-base'), sharedStorage: true, metadata: { HA_Enabled: 'True' } });
     t.like(one.flavor, { vcpus: 2, ramMb: 4096, extraSpecs: { evacuable: 'true' } });
-    t.is((await driver.getInstance('vm-bfv')).image, '');
+    if (inventory(h).has('vm-bfv')) t.is((await driver.getInstance(n.instance('vm-bfv'))).image, '');
   });
 
-  run('answers are copies: changing one does not change the cloud', async (t, { driver }) => {
-    const one = await driver.getInstance('vm-shared');
+  run('answers are copies: changing one does not change the cloud', async (t, { driver }, n) => {
+    const one = await driver.getInstance(n.instance('vm-shared'));
     (one as { status: string }).status = 'ERROR';
     one.metadata.HA_Enabled = 'False';
     one.flavor.extraSpecs.evacuable = 'false';
-    const again = await driver.getInstance('vm-shared');
+    const again = await driver.getInstance(n.instance('vm-shared'));
     t.is(again.status, 'ACTIVE');
     t.is(again.metadata.HA_Enabled, 'True');
     t.is(again.flavor.extraSpecs.evacuable, 'true');
   });
 
-  run('setServiceEnabled disables with a reason and enables again', async (t, { driver }) => {
-    const disabled = await driver.setServiceEnabled(SOURCE, false, 'resurrect: fenced');
-    t.like(disabled, { host: SOURCE, status: 'disabled', disabledReason: 'resurrect: fenced', state: 'up' });
-    t.like(await driver.getService(SOURCE), { status: 'disabled', disabledReason: 'resurrect: fenced' });
-    const enabled = await driver.setServiceEnabled(SOURCE, true);
+  run('setServiceEnabled disables with a reason and enables again', async (t, { driver }, n) => {
+    const source = n.host(SOURCE);
+    const disabled = await driver.setServiceEnabled(source, false, 'resurrect: fenced');
+    t.like(disabled, { host: source, status: 'disabled', disabledReason: 'resurrect: fenced', state: 'up' });
+    t.like(await driver.getService(source), { status: 'disabled', disabledReason: 'resurrect: fenced' });
+    const enabled = await driver.setServiceEnabled(source, true);
     t.is(enabled.status, 'enabled');
     t.is(enabled.disabledReason, undefined);
   });
 
-  run('forced_down makes the service down at once, and up again when cleared', async (t, { driver }) => {
-    t.is((await driver.getService(SOURCE)).state, 'up');
-    t.like(await driver.setServiceForcedDown(SOURCE, true), { state: 'down', forcedDown: true });
-    t.like(await driver.getService(SOURCE), { state: 'down', forcedDown: true });
-    t.like(await driver.setServiceForcedDown(SOURCE, false), { state: 'up', forcedDown: false });
+  run('forced_down makes the service down at once, and up again when cleared', async (t, { driver }, n) => {
+    const source = n.host(SOURCE);
+    t.is((await driver.getService(source)).state, 'up');
+    t.like(await driver.setServiceForcedDown(source, true), { state: 'down', forcedDown: true });
+    t.like(await driver.getService(source), { state: 'down', forcedDown: true });
+    t.like(await driver.setServiceForcedDown(source, false), { state: 'up', forcedDown: false });
   });
 
-  run('a dead nova-compute shows as down while its guests stay ACTIVE', async (t, { driver, world }) => {
-    await world.failHost(SOURCE, 'service');
-    const service = await eventually(() => driver.getService(SOURCE), (s) => s.state === 'down', { what: 'service down' });
+  run('a dead nova-compute shows as down while its guests stay ACTIVE', async (t, { driver, world, patience }, n) => {
+    await world.failHost(n.host(SOURCE), 'service');
+    // Nova notices by the missing heartbeats: up to service_down_time (20 s in the lab, 60 s by default).
+    const service = await eventually(() => driver.getService(n.host(SOURCE)), (s) => s.state === 'down', { ...patience, timeoutMs: Math.max(patience?.timeoutMs ?? 0, 60_000), what: 'service down' });
     t.false(service.forcedDown);
-    t.is((await driver.getInstance('vm-shared')).status, 'ACTIVE');
+    t.is((await driver.getInstance(n.instance('vm-shared'))).status, 'ACTIVE');
   });
 
-  run('evacuate is refused while the source service is up ("still in use", 400)', async (t, { driver, world }) => {
-    const error = await t.throwsAsync(driver.evacuate('vm-shared'));
-    t.like(error, { code: 'RSR_CLOUD_CONFLICT', retryable: true, message: `Compute service of ${SOURCE} is still in use.` });
+  run('evacuate is refused while the source service is up ("still in use", 400)', async (t, { driver, world }, n) => {
+    const id = n.instance('vm-shared');
+    const error = await t.throwsAsync(driver.evacuate(id));
+    t.like(error, { code: 'RSR_CLOUD_CONFLICT', retryable: true, message: `Compute service of ${n.host(SOURCE)} is still in use.` });
     t.is((error as unknown as { details: Record<string, unknown> }).details.httpStatus, 400);
-    t.like(await driver.getInstance('vm-shared'), { host: SOURCE, status: 'ACTIVE', taskState: null });
-    t.deepEqual(await driver.listMigrations('vm-shared'), []);
-    t.is(await world.count('evacuate', 'vm-shared', 'refused'), 1);
-    t.is(await world.count('evacuate', 'vm-shared', 'accepted'), 0);
+    t.like(await driver.getInstance(id), { host: n.host(SOURCE), status: 'ACTIVE', taskState: null });
+    t.deepEqual(await driver.listMigrations(id), []);
+    t.is(await world.count('evacuate', id, 'refused'), 1);
+    t.is(await world.count('evacuate', id, 'accepted'), 0);
   });
 
   /** What an evacuated ACTIVE instance becomes: ACTIVE again, or stopped where the cloud says so (Nova ≥ 2.95). */
   const landed = (h: CloudHarness): Pick<Instance, 'status' | 'powerState'> =>
     h.evacuationEndsStopped ? { status: 'SHUTOFF', powerState: 'SHUTDOWN' } : { status: 'ACTIVE', powerState: 'RUNNING' };
 
-  run('evacuate after power loss and forced_down rebuilds the instance elsewhere, ACTIVE (or stopped where the cloud says so)', async (t, h) => {
+  run('evacuate after power loss and forced_down rebuilds the instance elsewhere, ACTIVE (or stopped where the cloud says so)', async (t, h, n) => {
     const { driver, world } = h;
+    const id = n.instance('vm-shared');
     const expected = landed(h);
-    await failAndForceDown(h);
-    const accepted = await driver.evacuate('vm-shared');
+    await failAndForceDown(h, n);
+    const accepted = await driver.evacuate(id);
     t.regex(accepted.requestId, /\S/);
-    const moved = await eventually(() => driver.getInstance('vm-shared'), (i) => i.status === expected.status && i.taskState === null, { what: expected.status });
-    t.not(moved.host, SOURCE);
-    t.true(['compute-b', 'compute-c'].includes(moved.host));
+    const moved = await eventually(() => driver.getInstance(id), (i) => i.status === expected.status && i.taskState === null, { ...h.patience, what: expected.status });
+    t.not(moved.host, n.host(SOURCE));
+    t.true([n.host('compute-b'), n.host('compute-c')].includes(moved.host));
     t.is(moved.powerState, expected.powerState);
-    const [migration, ...older] = await driver.listMigrations('vm-shared');
+    const [migration, ...older] = await driver.listMigrations(id);
     t.is(older.length, 0);
-    t.like(migration, { instance: 'vm-shared', type: 'evacuation', source: SOURCE, dest: moved.host, status: 'done' });
-    t.is(await world.count('evacuate', 'vm-shared'), 1);
-    t.false((await driver.listInstances(SOURCE)).some((i) => i.id === 'vm-shared'));
-    t.true((await driver.listInstances(moved.host)).some((i) => i.id === 'vm-shared'));
+    t.like(migration, { instance: id, type: 'evacuation', source: n.host(SOURCE), dest: moved.host, status: 'done' });
+    t.is(await world.count('evacuate', id), 1);
+    t.false((await driver.listInstances(n.host(SOURCE))).some((i) => i.id === id));
+    t.true((await driver.listInstances(moved.host)).some((i) => i.id === id));
   });
 
-  run('evacuate moves capacity from the source to the destination', async (t, h) => {
+  run('evacuate moves capacity from the source to the destination', async (t, h, n) => {
     const { driver } = h;
-    await failAndForceDown(h);
-    await driver.evacuate('vm-local', 'compute-c');
-    const moved = await settled(driver, 'vm-local');
-    t.is(moved.host as string, 'compute-c');
+    const inv = inventory(h);
+    await failAndForceDown(h, n);
+    await driver.evacuate(n.instance('vm-local'), n.host('compute-c'));
+    const moved = await settled(h, n.instance('vm-local'));
+    t.is(moved.host as string, n.host('compute-c'));
     const hosts = await driver.listHosts();
-    t.like(hosts.find((x) => x.name === 'compute-c'), { usedVcpus: 2, usedRamMb: 4096 });
-    t.like(hosts.find((x) => x.name === SOURCE), { usedVcpus: 2 + 1 + 24 });
+    t.like(hosts.find((x) => x.name === n.host('compute-c')), { usedVcpus: 2, usedRamMb: 4096 });
+    t.like(hosts.find((x) => x.name === n.host(SOURCE)), { usedVcpus: inv.used(SOURCE).usedVcpus - 2 });
   });
 
-  run('evacuate is refused with 409 while a task is pending (stop cast to a dead host hangs)', async (t, h) => {
+  run('evacuate is refused with 409 while a task is pending (stop cast to a dead host hangs)', async (t, h, n) => {
     const { driver } = h;
-    await failAndForceDown(h);
-    await driver.stopInstance('vm-shared');
+    const id = n.instance('vm-shared');
+    await failAndForceDown(h, n);
+    await driver.stopInstance(id);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    t.is((await driver.getInstance('vm-shared')).taskState, 'powering-off');
-    const error = await t.throwsAsync(driver.evacuate('vm-shared'));
+    t.is((await driver.getInstance(id)).taskState, 'powering-off');
+    const error = await t.throwsAsync(driver.evacuate(id));
     t.like(error, { code: 'RSR_CLOUD_CONFLICT', retryable: true });
     t.is((error as unknown as { details: Record<string, unknown> }).details.httpStatus, 409);
   });
 
-  run('a cloud that answers 503 to an evacuate ⇒ retryable RSR_DRIVER_UNAVAILABLE, nothing done, and the next try works', async (t, h) => {
+  run('a cloud that answers 503 to an evacuate ⇒ retryable RSR_DRIVER_UNAVAILABLE, nothing done, and the next try works', async (t, h, n) => {
     const { driver, world } = h;
-    await failAndForceDown(h);
+    const id = n.instance('vm-shared');
+    await failAndForceDown(h, n);
     await world.injectFault({ kind: 'api-error', action: 'evacuate', times: 1 });
-    const error = await t.throwsAsync(driver.evacuate('vm-shared'));
+    const error = await t.throwsAsync(driver.evacuate(id));
     t.like(error, { code: 'RSR_DRIVER_UNAVAILABLE', retryable: true });
-    t.is(await world.count('evacuate', 'vm-shared', 'accepted'), 0, 'a refused evacuate is not repeated behind our back');
-    t.like(await driver.getInstance('vm-shared'), { host: SOURCE, taskState: null });
-    await driver.evacuate('vm-shared');
-    t.is(await world.count('evacuate', 'vm-shared', 'accepted'), 1);
+    t.is(await world.count('evacuate', id, 'accepted'), 0, 'a refused evacuate is not repeated behind our back');
+    t.like(await driver.getInstance(id), { host: n.host(SOURCE), taskState: null });
+    await driver.evacuate(id);
+    t.is(await world.count('evacuate', id, 'accepted'), 1);
   });
 
-  run('evacuate with no host that has room answers RSR_NO_CAPACITY', async (t, h) => {
-    await failAndForceDown(h);
-    const error = await t.throwsAsync(h.driver.evacuate('vm-huge'));
-    t.like(error, { code: 'RSR_NO_CAPACITY', retryable: true });
-    t.like(await h.driver.getInstance('vm-huge'), { host: SOURCE, taskState: null });
+  run('evacuate with no host that has room: RSR_NO_CAPACITY at once, or (Nova) accepted, then ERROR with the migration in error', async (t, h, n) => {
+    const id = n.instance('vm-huge');
+    await failAndForceDown(h, n);
+    await h.world.leaveNoRoomFor?.(id);
+    if (!h.noValidHostIsAsync) {
+      const error = await t.throwsAsync(h.driver.evacuate(id));
+      t.like(error, { code: 'RSR_NO_CAPACITY', retryable: true });
+      t.like(await h.driver.getInstance(id), { host: n.host(SOURCE), taskState: null });
+      return;
+    }
+    await h.driver.evacuate(id);
+    const failed = await settled(h, id);
+    t.like(failed, { host: n.host(SOURCE), status: 'ERROR' });
+    t.like((await h.driver.listMigrations(id))[0], { type: 'evacuation', source: n.host(SOURCE), status: 'error' });
   });
 
-  run('a local-disk instance whose image is gone ends in ERROR; a shared one is rebuilt', async (t, h) => {
+  run('a local-disk instance whose image is gone ends in ERROR; a shared one is rebuilt', async (t, h, n) => {
     const { driver, world } = h;
-    await world.injectFault({ kind: 'image-gone', image: 'img-base' });
-    t.false(await driver.imageExists('img-base'));
-    await failAndForceDown(h);
-    await driver.evacuate('vm-local');
-    await driver.evacuate('vm-shared');
-    t.is((await settled(driver, 'vm-local')).status, 'ERROR');
-    t.like((await driver.listMigrations('vm-local'))[0], { type: 'evacuation', status: 'error' });
-    t.is((await settled(driver, 'vm-shared')).status, landed(h).status);
+    await world.injectFault({ kind: 'image-gone', image: n.image('img-base') });
+    t.false(await driver.imageExists(n.image('img-base')));
+    await failAndForceDown(h, n);
+    await driver.evacuate(n.instance('vm-local'));
+    await driver.evacuate(n.instance('vm-shared'));
+    t.is((await settled(h, n.instance('vm-local'))).status, 'ERROR');
+    t.like((await driver.listMigrations(n.instance('vm-local')))[0], { type: 'evacuation', status: 'error' });
+    t.is((await settled(h, n.instance('vm-shared'))).status, landed(h).status);
   });
 
-  run('stop and start bring an instance to SHUTOFF and back to ACTIVE', async (t, { driver }) => {
-    await driver.stopInstance('vm-b1');
-    t.like(await settled(driver, 'vm-b1'), { status: 'SHUTOFF', powerState: 'SHUTDOWN' });
-    await t.throwsAsync(driver.stopInstance('vm-b1'), { code: 'RSR_CLOUD_CONFLICT' });
-    await driver.startInstance('vm-b1');
-    t.like(await settled(driver, 'vm-b1'), { status: 'ACTIVE', powerState: 'RUNNING' });
+  run('stop and start bring an instance to SHUTOFF and back to ACTIVE', async (t, h, n) => {
+    const { driver } = h;
+    const id = n.instance('vm-b1');
+    await driver.stopInstance(id);
+    t.like(await settled(h, id), { status: 'SHUTOFF', powerState: 'SHUTDOWN' });
+    await t.throwsAsync(driver.stopInstance(id), { code: 'RSR_CLOUD_CONFLICT' });
+    await driver.startInstance(id);
+    t.like(await settled(h, id), { status: 'ACTIVE', powerState: 'RUNNING' });
   });
 
-  run('imageExists tells existing images from unknown ones', async (t, { driver }) => {
-    t.true(await driver.imageExists('img-base'));
-    t.false(await driver.imageExists('img-never-was'));
+  run('imageExists tells existing images from unknown ones', async (t, { driver }, n) => {
+    t.true(await driver.imageExists(n.image('img-base')));
+    t.false(await driver.imageExists(n.image('img-never-was')));
   });
 
-  run('unknown instances and hosts answer RSR_CLOUD_NOT_FOUND (not retryable)', async (t, { driver }) => {
+  run('unknown instances and hosts answer RSR_CLOUD_NOT_FOUND (not retryable)', async (t, { driver }, n) => {
     const notFound = { code: 'RSR_CLOUD_NOT_FOUND' };
+    const nope = n.instance('vm-nope');
     for (const call of [
-      () => driver.getInstance('vm-nope'),
-      () => driver.evacuate('vm-nope'),
-      () => driver.liveMigrate('vm-nope'),
-      () => driver.startInstance('vm-nope'),
-      () => driver.stopInstance('vm-nope'),
-      () => driver.rebootInstance('vm-nope', 'HARD'),
-      () => driver.listMigrations('vm-nope'),
+      () => driver.getInstance(nope),
+      () => driver.evacuate(nope),
+      () => driver.liveMigrate(nope),
+      () => driver.startInstance(nope),
+      () => driver.stopInstance(nope),
+      () => driver.rebootInstance(nope, 'HARD'),
+      () => driver.listMigrations(nope),
       () => driver.getService('compute-nope'),
       () => driver.listInstances('compute-nope'),
       () => driver.setServiceEnabled('compute-nope', false, 'x'),
@@ -247,16 +314,16 @@ export function cloudDriverContract(test: TestFn, name: string, makeHarness: () 
     }
   });
 
-  run('an aborted signal rejects with its reason and never reaches the cloud', async (t, { driver, world }) => {
+  run('an aborted signal rejects with its reason and never reaches the cloud', async (t, { driver, world }, n) => {
     const controller = new AbortController();
     const reason = new Error('step timed out');
     controller.abort(reason);
     const options = { signal: controller.signal };
-    t.is(await t.throwsAsync(driver.getInstance('vm-shared', options)), reason);
-    t.is(await t.throwsAsync(driver.evacuate('vm-shared', undefined, options)), reason);
-    t.is(await t.throwsAsync(driver.setServiceForcedDown(SOURCE, true, options)), reason);
+    t.is(await t.throwsAsync(driver.getInstance(n.instance('vm-shared'), options)), reason);
+    t.is(await t.throwsAsync(driver.evacuate(n.instance('vm-shared'), undefined, options)), reason);
+    t.is(await t.throwsAsync(driver.setServiceForcedDown(n.host(SOURCE), true, options)), reason);
     t.is(await world.count('evacuate'), 0);
     t.is(await world.count('setServiceForcedDown'), 0);
-    t.false((await driver.getService(SOURCE)).forcedDown);
+    t.false((await driver.getService(n.host(SOURCE))).forcedDown);
   });
 }

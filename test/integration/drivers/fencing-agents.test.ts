@@ -31,8 +31,9 @@ function harness() {
     hosts: [host],
     parameters: { status_file: power(host), ...faults.get(`${host}:${kind}`) },
   });
+  // Room for a python agent to start on 2 busy cores (1.5 s was seen running out); a hung one still fails its level.
   const driver = new FencingTopology({
-    timeoutMs: 1500,
+    timeoutMs: 5000,
     levels: (host) => ((FENCING_CONTRACT_HOSTS as readonly string[]).includes(host) ? [[device(host, 'bmc')], [device(host, 'pdu')]] : []),
   });
 
@@ -57,6 +58,7 @@ function harness() {
   return {
     driver,
     unknownIsAnError: true,
+    deviceTimeoutMs: 5000,
     world: {
       hostPower: (host: string) => (readFileSync(power(host), 'utf8').trim() === 'off' ? 'off' as const : 'on' as const),
       powerOff: (host: string) => writeFileSync(power(host), 'off'),

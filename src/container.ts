@@ -185,6 +185,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     queue: ctx.get(RecoveryQueue), audit: ctx.get(AuditLog), registry, clock, log,
     settings: { workflows: config.workflows, params: config.params, paramsByKind: config.paramsByKind, dedupeWindowSeconds: config.incidents.dedupeWindowSeconds },
     node: ctx.get<string>(TOKENS.workerName),
+    cloud: ctx.get(CLOUD_DRIVER),
     ...(policy ? { policy } : {}),
     ...(config.breaker.enabled ? { breaker: ctx.get(MassFailureBreaker) } : {}),
   }));

@@ -7,7 +7,7 @@
  */
 import * as t from 'io-ts';
 import {
-  AuditRecord, FailureKind, HostName, Incident, IncidentStatus, InstanceId, IsoTime, NonNegativeInt, Outcome, Recovery, RecoveryStatus, RecoverySubject,
+  AuditRecord, FailureKind, HostName, Incident, IncidentKind, IncidentStatus, InstanceId, IsoTime, NonNegativeInt, Outcome, Recovery, RecoveryStatus, RecoverySubject,
 } from '../domain';
 import { AUDIT_TYPES } from '../engine/event-feed';
 import type { AuditType } from '../engine/event-feed';
@@ -108,7 +108,7 @@ const Limit = queryInteger('Limit', 1, MAX_PAGE);
 
 export const IncidentListQuery = t.partial({
   status: IncidentStatus,
-  kind: FailureKind,
+  kind: IncidentKind,
   host: HostName,
   instance: InstanceId,
   workflow: FilterName,

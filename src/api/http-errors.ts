@@ -43,6 +43,7 @@ export class ApiError extends ResurrectError {
 /** Codes that say "not in this state": strings, so a code added or renamed elsewhere does not break the build. */
 const CONFLICTS: ReadonlySet<string> = new Set([
   'RSR_API_CONFLICT', 'RSR_RECOVERY_BUSY', 'RSR_CLOUD_CONFLICT', 'RSR_WORKFLOW_UNKNOWN', 'RSR_RECOVERY_NOT_RETRYABLE', 'RSR_RECOVERY_CANCELLED', 'RSR_SUBJECT_BUSY',
+  'RSR_NOTHING_TO_RETURN',
 ]);
 const UNAVAILABLE: ReadonlySet<string> = new Set(['RSR_DRIVER_UNAVAILABLE', 'RSR_DRIVER_TIMEOUT', 'RSR_REDIS_UNAVAILABLE']);
 const API_STATUS: Partial<Record<ErrorCode, number>> = {

@@ -327,6 +327,9 @@ export class ApiClient {
     return this.request('POST', `/api/v1/recoveries/${encodeURIComponent(id)}/cancel`, { body: reason !== undefined ? { reason } : {} });
   }
   retry(id: string): Promise<RetryAnswer> { return this.request('POST', `/api/v1/recoveries/${encodeURIComponent(id)}/retry`); }
+  returnHost(host: string, body: { reenable?: boolean; comment?: string }): Promise<ReportAnswer> {
+    return this.request('POST', `/api/v1/hosts/${encodeURIComponent(host)}/return`, { body });
+  }
   workflows(): Promise<{ items: WorkflowItem[] }> { return this.request('GET', '/api/v1/workflows'); }
   policy(): Promise<PolicyView> { return this.request('GET', '/api/v1/policy'); }
   reloadPolicy(): Promise<PolicyReloadAnswer> { return this.request('POST', '/api/v1/policy/reload'); }

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { statusOf } from '../api/http-errors';
-import { FailureKind, IncidentStatus, Outcome, RecoveryStatus, ResurrectError } from '../domain';
+import { IncidentKind, IncidentStatus, Outcome, RecoveryStatus, ResurrectError } from '../domain';
 import { ApiClientError } from './api-client';
 import { approve, deny, resolve } from './commands/approve';
 import { audit } from './commands/audit';
@@ -9,6 +9,7 @@ import { cancel } from './commands/cancel';
 import { decide } from './commands/decide';
 import { demo } from './commands/demo';
 import { fenceConfirm, fencePending } from './commands/fence';
+import { hostReturn } from './commands/host';
 import { incidents } from './commands/incidents';
 import { plan } from './commands/plan';
 import { policyReload, policyShow, policyValidate } from './commands/policy';
@@ -153,7 +154,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--all', 'every page (follows nextCursor)');
 
   listFilters(program.command('incidents').description('list incidents, newest first (GET /api/v1/incidents)'), choices(IncidentStatus))
-    .addOption(new Option('--kind <kind>', 'only this failure kind').choices(choices(FailureKind)))
+    .addOption(new Option('--kind <kind>', 'only this kind (a failure, or host-return)').choices(choices(IncidentKind)))
     .action((opts) => run(() => incidents({ ...globals(), ...opts }))());
 
   listFilters(program.command('recoveries').description('list recoveries, newest first (GET /api/v1/recoveries)'), choices(RecoveryStatus))
@@ -213,6 +214,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--by <name>', 'who closes it (default: $USER)')
     .option('--comment <text>', 'recorded in the audit trail')
     .action((scope, opts) => run(() => breakerClose(scope, { ...globals(), ...opts }))());
+
+  const host = program.command('host').description('operator actions on a compute host');
+  host.command('return').description('bring a host Resurrect fenced back into service: power on, lift forced_down once Nova allows it, heartbeat, enable (exit 5 when refused)')
+    .argument('<host>', 'compute host')
+    .option('--reenable', "enable its compute service at the end, whatever the host's policy params say")
+    .option('--no-reenable', 'keep its compute service disabled at the end (with a reason naming you)')
+    .option('--comment <text>', 'recorded in the audit trail (and in the disabled reason with --no-reenable)')
+    .action((name, opts: { reenable?: boolean; comment?: string }) => run(() => hostReturn(name, { ...globals(), ...opts }))());
 
   const fence = program.command('fence').description('manual fencing: confirm that a host is powered off');
   fence.command('confirm').description('confirm the power-off of a host a manual fencing device waits for').argument('<host>')

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   RSR_RECOVERY_NOT_RETRYABLE: 'the recovery cannot be retried in its current state',
   RSR_RECOVERY_CANCELLED: 'an operator cancelled the recovery',
   RSR_SUBJECT_BUSY: 'another open incident holds the subject',
+  RSR_NOTHING_TO_RETURN: 'the host is not forced down: there is nothing to return to service',
   RSR_INCIDENT_NOT_FOUND: 'no such incident',
   RSR_REDIS_UNAVAILABLE: 'no Redis could be found or started',
   RSR_NOTIFY_FAILED: 'a notifier could not deliver its message',

@@ -297,15 +297,18 @@ export class MassFailureBreaker implements RecoveryGate {
   }
 
   /**
-   * The gate. A recovery is held when its subject host is held by an open breaker and not approved. Two
+   * The gate. A recovery is held when its subject host is held by an open breaker and not approved. Three
    * exceptions: a host whose power-off is already confirmed for this incident goes on (the harm the breaker
    * prevents — powering off a healthy host — is done, and evacuating is now the only way its VMs come
-   * back), and a wake carrying an operator's decision goes on (a person already decided about it).
+   * back), a wake carrying an operator's decision goes on (a person already decided about it), and so does a
+   * recovery an operator asked for (`params.requestedBy`: a host's return to service).
    */
   async enter(recovery: Recovery, job?: GatedJob): Promise<GateVerdict> {
     const { redis, keys, clock } = this.deps;
     const host = recovery.subject.host;
     if (job?.event?.type === 'operator.decision') return GO;
+    // An operator's own request (a host's return to service) is no automation to hold back.
+    if (typeof recovery.params.requestedBy === 'string') return GO;
     const raw = await redis.hget(keys.breakerHosts(), host);
     if (!raw) return GO;
     for (const scope of parseScopes(raw)) {

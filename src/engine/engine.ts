@@ -12,6 +12,8 @@ import type { PolicyStore, ReloadResult } from '../policy/policy-store';
 import type { AuditLog } from './audit-log';
 import { EventFeed } from './event-feed';
 import type { FeedEvent, FeedFilter } from './event-feed';
+import { joinReturn, openReturnOf, returnHost as returnHostFor } from './host-return';
+import type { HostReturnOptions } from './host-return';
 import { Indexes } from './indexes';
 import type { IncidentFilter, Page, RecoveryFilter } from './indexes';
 import { newIncidentId, rootRecoveryId } from './ids';
@@ -46,6 +48,8 @@ export interface EngineDeps {
   readonly node: string;
   /** When a policy file is configured: it decides workflow, SLA and params instead of `settings.workflows`. */
   readonly policy?: { readonly store: PolicyStore; readonly file: string; readonly cloud: CloudDriver };
+  /** The cloud: what `returnHost` checks a host against (is it forced down?). */
+  readonly cloud?: CloudDriver;
   /** The mass-failure breaker (breaker.ts), when enabled: counts each new host-level failure. */
   readonly breaker?: { recordHostFailure(failure: { kind: FailureKind; host: string; incidentId: string }): Promise<unknown> };
 }
@@ -142,6 +146,9 @@ export class Engine {
         event: event.kind,
       },
     };
+    // A host being returned to service is down because it boots: its failures join the return (host-return.ts).
+    const returning = event.kind === 'instance-down' ? undefined : await openReturnOf(this.deps, event.host);
+    if (returning) return joinReturn(this.deps, returning, event);
     const opened = await incidents.open(candidate, recovery, now);
     if (!opened.created) {
       const duplicates = await incidents.countDuplicate(opened.id);
@@ -171,6 +178,15 @@ export class Engine {
     await queue.enqueueRun(recoveryId, jobOptionsFor(recovery.params, registry));
     log.info({ incident: id, recovery: recoveryId, workflow }, `incident ${id} opened: ${event.kind} ${candidate.subject} → ${workflow}`);
     return { incident: candidate, created: true };
+  }
+
+  /**
+   * An operator brings a fenced host back into service: opens an incident of kind `host-return` running the
+   * `return-to-service` workflow (src/engine/host-return.ts says what is refused and which params it gets).
+   * `created: false` when a return of the host is already under way (the request joined it).
+   */
+  returnHost(host: string, options: HostReturnOptions): Promise<ReportResult> {
+    return returnHostFor(this.deps, host, options);
   }
 
   private checkChosenWorkflow(workflow: string, slaName: string | undefined): void {
@@ -491,8 +507,17 @@ export class Engine {
 }
 
 /** A finished recovery as it is when reopened by a retry: no outcome, in `status`, at `state`. */
+/**
+ * Placement's verdicts at fan-out (`target`, `noTarget`): they were true of the cloud when the recovery first
+ * ran. A retry comes later, often because capacity came back, so it lets placement's absence speak: Nova's
+ * scheduler chooses, and "no host has room" is not repeated from memory.
+ */
+const PLACEMENT_VERDICTS = ['target', 'noTarget'] as const;
+
 function reopened(recovery: Recovery, now: IsoTime, status: 'queued' | 'waiting', state: string | undefined): Recovery {
-  const next: Partial<Recovery> = { ...recovery, status, updatedAt: now, ...(state ? { state } : {}) };
+  const params = { ...recovery.params };
+  for (const key of PLACEMENT_VERDICTS) delete params[key];
+  const next: Partial<Recovery> = { ...recovery, params, status, updatedAt: now, ...(state ? { state } : {}) };
   delete next.outcome;
   delete next.reason;
   delete next.finishedAt;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Incident, Recovery } from '../domain';
-import { FailureKind, IncidentStatus, InputError, Outcome, RecoveryStatus } from '../domain';
+import { IncidentKind, IncidentStatus, InputError, Outcome, RecoveryStatus } from '../domain';
 import type { Keys } from './keys';
 
 /**
@@ -47,7 +47,7 @@ interface CommonFilter {
 
 export interface IncidentFilter extends CommonFilter {
   readonly status?: IncidentStatus;
-  readonly kind?: FailureKind;
+  readonly kind?: IncidentKind;
 }
 
 export interface RecoveryFilter extends CommonFilter {
@@ -239,7 +239,7 @@ export class Indexes {
 
   incidentSets(filter: IncidentFilter): string[] {
     check(IncidentStatus, filter.status, 'status');
-    check(FailureKind, filter.kind, 'kind');
+    check(IncidentKind, filter.kind, 'kind');
     const k = this.keys;
     const sets: string[] = [];
     if (filter.status) sets.push(k.incidentsBy('status', filter.status));

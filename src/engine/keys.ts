@@ -32,6 +32,11 @@ export class Keys {
   /** One active recovery per instance: instance id → recovery id. */
   activeInstance(instance: string): string { return `${this.prefix}:active:instance:${instance}`; }
   fence(incidentId: string, host: string): string { return `${this.prefix}:fence:${incidentId}:${host}`; }
+  /**
+   * When a host was last powered back on by a return to service (ms): fence evidence recorded for it before
+   * then no longer counts, whatever incident recorded it (step-engine.ts `fenceEvidence`).
+   */
+  hostReturned(host: string): string { return `${this.prefix}:returned:${host}`; }
   /** Manual fencing of a host: a hash with the pending power-off `request` and the operator's `confirmation`. */
   manualFence(host: string): string { return `${this.prefix}:manual-fence:${host}`; }
 

@@ -194,8 +194,15 @@ export class RecoveryStepEngine implements StepEngine {
   }
 
   async fenceEvidence(host: string): Promise<FenceEvidence | undefined> {
-    const raw = await this.deps.redis.get(this.deps.keys.fence(this.recovery.incidentId, host));
-    return raw ? (JSON.parse(raw) as FenceEvidence) : undefined;
+    const [raw, returned] = await this.deps.redis.mget(this.deps.keys.fence(this.recovery.incidentId, host), this.deps.keys.hostReturned(host));
+    if (!raw) return undefined;
+    const evidence = JSON.parse(raw) as FenceEvidence;
+    // Powered on again since (a return to service): this power-off is history, not evidence.
+    return returned && evidence.at <= Number(returned) ? undefined : evidence;
+  }
+
+  async revokeFences(host: string): Promise<void> {
+    await this.deps.redis.set(this.deps.keys.hostReturned(host), String(this.deps.clock.now()));
   }
 
   async audit(message: string, details?: Record<string, unknown>): Promise<void> {

@@ -78,6 +78,12 @@ export interface StepEngine {
   /** Durable proof that a host is powered off: the evacuate step refuses to act without it (invariant I1). */
   recordFence(evidence: FenceEvidence): Promise<void>;
   fenceEvidence(host: string): Promise<FenceEvidence | undefined>;
+  /**
+   * The host is about to be powered back on (a return to service): every fence evidence recorded for it until
+   * now, by any incident, stops counting, so a later retry of an old evacuation finds none and refuses (I1),
+   * and a retried fence fences again. Written before the power-on, so a crash in between loses nothing.
+   */
+  revokeFences(host: string): Promise<void>;
   /** An extra audit line for this recovery, beside the transition records. */
   audit(message: string, details?: Record<string, unknown>): Promise<void>;
   notify(notification: Notification): Promise<void>;

@@ -266,6 +266,33 @@ test.serial('plan and breaker status over the API', async (t) => {
   t.regex(by.stderr, /--by cannot be used over the API/);
 });
 
+test.serial('host return: a fenced host back into service, kept disabled with --no-reenable; exit 5 when there is nothing to return', async (t) => {
+  const down = (await json<{ incident: Incident }>(['trigger', 'host-down', 'compute-5'])).incident;
+  const closed = (id: string) => until(async () => (await get<{ incident: Incident }>(`/api/v1/incidents/${id}`)).incident.status !== 'open', 60_000);
+  await closed(down.id);
+  const returned = await api(['host', 'return', 'compute-5', '--no-reenable', '--comment', 'burn-in first']);
+  t.is(returned.code, 0, returned.stderr);
+  const id = /^opened incident (\S+): return of compute-5 to service, keeping its service disabled \(return-to-service, recovery rec-\S+\)$/m.exec(returned.stdout)?.[1];
+  t.truthy(id, returned.stdout);
+  t.regex(returned.stdout, new RegExp(`follow it: resurrect audit ${id} --follow`));
+  await closed(id!);
+  const shown = await json<{ incident: Incident; recovery: Recovery }>(['show', id!]);
+  t.like(shown.incident, { kind: 'host-return', outcome: 'recovered' });
+  t.like(shown.recovery.result, { host: 'compute-5', reenable: false, poweredOn: true, service: { status: 'disabled' } });
+  const trail = await api(['audit', id!]);
+  t.regex(trail.stdout, /incident opened: host-return compute-5 requested by \S+@local \(source api:\S+@local\)/);
+  t.regex(trail.stdout, /compute-5's compute service is kept disabled: resurrect: returned by \S+@local, kept disabled \(reenable: false\): burn-in first/);
+  const listed = await json<{ items: Incident[] }>(['incidents', '--kind', 'host-return']);
+  t.deepEqual(listed.items.map((i) => i.id), [id]);
+
+  const again = await api(['host', 'return', 'compute-5']);
+  t.is(again.code, 5, again.stderr);
+  t.regex(again.stderr, /compute-5 is not forced down .*there is nothing to return.* \[RSR_NOTHING_TO_RETURN\]/);
+  const bad = await api(['host', 'return', 'compute 5']);
+  t.is(bad.code, 2, bad.stderr);
+  noToken(t, returned, trail, again);
+});
+
 test.serial('exit codes: 3 unknown id, 4 wrong or missing token, 2 bad input, 6 nothing listening', async (t) => {
   const unknown = await api(['show', 'inc-nope']);
   t.is(unknown.code, 3);

@@ -326,8 +326,9 @@ export class OpenStackStub {
     if (key === 'GET /os-migrations') {
       const instance = r.query.get('instance_uuid');
       const type = r.query.get('migration_type');
+      const source = r.query.get('source_compute');
       const all = this.migrations
-        .filter((m) => (instance === null || m.instance_uuid === instance) && (type === null || m.migration_type === type))
+        .filter((m) => (instance === null || m.instance_uuid === instance) && (type === null || m.migration_type === type) && (source === null || m.source_compute === source))
         .sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id - a.id);
       const limit = mv >= 59 ? Number(r.query.get('limit') ?? 1000) : all.length;
       const marker = mv >= 59 ? r.query.get('marker') : null;

@@ -104,3 +104,28 @@ test('a BMC with a wrong password: no evacuation, the incident escalates, the se
   t.false(engine.output().includes('not-the-password'), 'the password is in no log');
   t.false(JSON.stringify(trail).includes('not-the-password'), 'nor in the audit trail');
 });
+
+test('no host with room: escalated before any evacuate reaches Nova; once capacity returns, a retry lands every server', async (t) => {
+  const servers = await bootOnVictim(2);
+  for (const host of OTHERS) await lab.updateService(host, { status: 'disabled', disabled_reason: 'lab: no capacity' });
+  engine = await startServedEngine(lab.lab, redis.url, redis.newPrefix());
+  await lab.powerOff(VICTIM);
+  const incident = await engine.report('host-down', VICTIM);
+  const escalated = await engine.settle(incident.id);
+  t.is(escalated.outcome, 'escalated');
+  const trail = await engine.trail(incident.id);
+  t.true(trail.some((r) => /no non-reserved host is enabled and up/.test(r.message) || /will not fit|no capacity/i.test(r.message)), 'the trail says why');
+  for (const id of servers) t.deepEqual((await lab.instanceActions(id)).filter((a) => a.action === 'evacuate'), [], `${id}: no evacuate sent`);
+
+  await lab.restoreHost(OTHERS[0]!);
+  const retried = await engine.api<unknown>('POST', `/api/v1/recoveries/${incident.recoveryId}/retry`);
+  t.is(retried.status, 202, JSON.stringify(retried.json));
+  const closed = await engine.settle(incident.id, 300_000);
+  t.is(closed.outcome, 'recovered', engine.output().slice(-3000));
+  for (const id of servers) {
+    t.like(await lab.server(id), { status: 'ACTIVE', host: OTHERS[0] });
+    const migrations = await lab.migrations(id);
+    t.is(migrations.length, 1, `${id}: one evacuation, the successful one`);
+    t.like(migrations[0], { type: 'evacuation', status: 'done', source: VICTIM, dest: OTHERS[0] });
+  }
+});

@@ -7,6 +7,7 @@ import { breakerApprove, breakerClose, breakerStatus } from './breaker';
 import { listSlas, listWorkflows, pluginErrors } from './catalog';
 import { healthz, metrics, openapi, readyz } from './health';
 import { events } from './events';
+import { returnHost } from './hosts';
 import {
   cancelRecovery, decideRecovery, getIncident, getRecovery, listIncidents, listRecoveries, reportIncident, retryRecovery,
 } from './incidents';
@@ -19,6 +20,7 @@ export const ROUTES: readonly AnyRoute[] = [
   healthz, readyz, openapi, metrics,
   reportIncident, listIncidents, getIncident,
   listRecoveries, getRecovery, decideRecovery, cancelRecovery, retryRecovery,
+  returnHost,
   events,
   breakerStatus, breakerApprove, breakerClose,
   listWorkflows, listSlas, pluginErrors,

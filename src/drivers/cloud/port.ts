@@ -17,7 +17,8 @@ export interface ActionAccepted {
  * cloud (in process), OpenStack over HTTP. Errors are ResurrectErrors:
  * - RSR_CLOUD_NOT_FOUND (not retryable) for an unknown host or instance;
  * - RSR_CLOUD_CONFLICT (retryable) when the object's state refuses the action now (Nova 409, or the 400
- *   "Compute service of … is still in use" for an evacuation from a host not yet seen down);
+ *   "Compute service of … is still in use" for an evacuation from a host not yet seen down, or the 400 "Unable
+ *   to force up host …" for lifting forced_down while evacuations from the host are still `done`);
  * - RSR_NO_CAPACITY (retryable) when no target host has room;
  * - RSR_DRIVER_TIMEOUT / RSR_DRIVER_UNAVAILABLE (retryable) for transport trouble.
  * Actions are asynchronous, as in Nova: accepted now, effective later; poll `getInstance`/`listMigrations`.
@@ -39,4 +40,10 @@ export interface CloudDriver {
   rebootInstance(id: string, type: 'SOFT' | 'HARD', options?: CallOptions): Promise<ActionAccepted>;
   /** Migration records of one instance, newest first (Nova os-migrations). */
   listMigrations(instanceId: string, options?: CallOptions): Promise<Migration[]>;
+  /**
+   * Evacuation records whose source is `sourceHost`, newest first (Nova `os-migrations?source_compute=…&
+   * migration_type=evacuation`). Those still `done` are what the host's restarted nova-compute must clean up
+   * (→ `completed`) before Nova lets its forced_down be lifted. An unknown host is RSR_CLOUD_NOT_FOUND.
+   */
+  listEvacuations(sourceHost: string, options?: CallOptions): Promise<Migration[]>;
 }

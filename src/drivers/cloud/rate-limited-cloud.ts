@@ -64,6 +64,10 @@ export class RateLimitedCloud implements CloudDriver {
     return this.limited('listMigrations', options, () => this.inner.listMigrations(instanceId, options));
   }
 
+  listEvacuations(sourceHost: string, options?: CallOptions): Promise<Migration[]> {
+    return this.limited('listEvacuations', options, () => this.inner.listEvacuations(sourceHost, options));
+  }
+
   private async limited<T>(call: string, options: CallOptions | undefined, run: () => Promise<T>): Promise<T> {
     const { waitedMs } = await this.bucket.take(options?.signal);
     if (waitedMs > 0) this.log.debug({ call, waitedMs }, `cloud API rate limit: ${call} waited ${waitedMs} ms for a token`);

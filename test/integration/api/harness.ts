@@ -155,6 +155,8 @@ export const SAMPLES: Readonly<Record<string, Sample>> = {
   post_api_v1_recoveries_id_decision: { url: '/api/v1/recoveries/rec-none-000000/decision', body: { decision: 'resolve', comment: 'checked' } },
   post_api_v1_recoveries_id_cancel: { url: '/api/v1/recoveries/rec-none-000000/cancel', body: { reason: 'false alarm' } },
   post_api_v1_recoveries_id_retry: { url: '/api/v1/recoveries/rec-none-000000/retry' },
+  // compute-1 of the small world is not forced down: past authentication, the engine refuses it (409).
+  post_api_v1_hosts_host_return: { url: '/api/v1/hosts/compute-1/return', body: { reenable: true, comment: 'PSU replaced' } },
   get_api_v1_events: { url: '/api/v1/events?types=transition,incident&replay=true' },
   get_api_v1_breaker: { url: '/api/v1/breaker' },
   post_api_v1_breaker_scope_approve: { url: '/api/v1/breaker/az-1/approve', body: { hosts: ['compute-1'] } },

@@ -7,6 +7,7 @@ import { createRedisFixture } from '../../helpers/redis';
 import { until } from '../../helpers/wait';
 import type { ApiHarness } from './harness';
 import { NAMES, snapshotKeys, startApi, TOKENS } from './harness';
+import { smallWorld } from '../../helpers/engine';
 
 // One hook sets Redis up, then the apps: ava runs separate `before` hooks concurrently.
 const lifecycle = createRedisFixture();
@@ -107,6 +108,56 @@ test('POST /api/v1/recoveries/:id/decision: wakes a notify-only recovery; the au
   await waitClosed(live, incident.id);
   const audit = (await live.request('GET', `/api/v1/recoveries/${incident.recoveryId}`, { token: viewer })).json().audit;
   t.true(audit.some((e: { record: { message: string } }) => e.record.message === `operator ${NAMES.operator} decided: resolve (PSU replaced)`));
+});
+
+test('POST /api/v1/hosts/:host/return: 201, the fenced host comes back (Nova\'s refusals waited out), audited with the token name; 409 when there is nothing to return', async (t) => {
+  // Boots take 0.3 s: Nova refuses to lift forced_down while the host boots and its evacuations are still done.
+  const api = await startApi(redis, { worker: true, world: smallWorld({ timeScale: 0.001, latency: { completeMs: { hostBoot: 300_000 } } }) });
+  t.teardown(() => api.close());
+  api.world.failHost('compute-2', 'power');
+  const down = (await api.request('POST', '/api/v1/incidents', { token: operator, body: { kind: 'host-down', host: 'compute-2' } })).json().incident;
+  t.is((await waitClosed(api, down.id)).status, 'resolved');
+
+  const opened = await api.request('POST', '/api/v1/hosts/compute-2/return', { token: operator, body: { comment: 'PSU replaced' } });
+  t.is(opened.statusCode, 201, opened.body);
+  const { incident, created } = opened.json();
+  t.true(created);
+  t.like(incident, { kind: 'host-return', host: 'compute-2', workflow: 'return-to-service', event: { kind: 'host-return', source: `api:${NAMES.operator}`, comment: 'PSU replaced' } });
+  const joined = await api.request('POST', '/api/v1/hosts/compute-2/return', { token: admin });
+  t.is(joined.statusCode, 200, joined.body);
+  t.is(joined.json().incident.id, incident.id);
+  t.is((await waitClosed(api, incident.id)).status, 'resolved');
+  t.like(api.world.hostState('compute-2'), { power: 'on', service: { forcedDown: false, status: 'enabled', state: 'up' } });
+  t.true(api.world.count('setServiceForcedDown', 'compute-2', 'refused') >= 1);
+
+  const view = (await api.request('GET', `/api/v1/incidents/${incident.id}`, { token: viewer })).json();
+  t.like(view.recovery, { outcome: 'recovered', params: { requestedBy: NAMES.operator, reenable: true } });
+  const messages: string[] = view.audit.map((e: { record: { message: string } }) => e.record.message);
+  t.true(messages.some((m) => m.startsWith(`incident opened: host-return compute-2 requested by ${NAMES.operator} (source api:${NAMES.operator})`)), messages.join('\n'));
+  t.true(messages.some((m) => m.startsWith('Nova refused to lift forced_down of compute-2 (HTTP 400)')), messages.join('\n'));
+  const listed = (await api.request('GET', '/api/v1/incidents?kind=host-return', { token: viewer })).json().items;
+  t.deepEqual(listed.map((i: { id: string }) => i.id), [incident.id], 'listed by its kind');
+
+  const again = await api.request('POST', '/api/v1/hosts/compute-2/return', { token: operator, body: {} });
+  t.is(again.statusCode, 409, again.body);
+  t.is(errorOf(again).code, 'RSR_NOTHING_TO_RETURN');
+  const unknown = await api.request('POST', '/api/v1/hosts/compute-9/return', { token: operator });
+  t.is(unknown.statusCode, 404, unknown.body);
+});
+
+test('POST /api/v1/hosts/:host/return: 409 RSR_SUBJECT_BUSY while the host\'s host-down incident is open; nothing opened', async (t) => {
+  const api = await startApi(redis);
+  t.teardown(() => api.close());
+  api.world.failHost('compute-1', 'power');
+  await api.world.nova.setServiceForcedDown('compute-1', true);
+  // No worker in this app: the host-down incident stays open, as while its fence and evacuations run.
+  const down = (await api.request('POST', '/api/v1/incidents', { token: operator, body: { kind: 'host-down', host: 'compute-1' } })).json().incident;
+  const busy = await api.request('POST', '/api/v1/hosts/compute-1/return', { token: operator, body: { reenable: false } });
+  t.is(busy.statusCode, 409, busy.body);
+  t.is(errorOf(busy).code, 'RSR_SUBJECT_BUSY');
+  t.true(errorOf(busy).message.includes(`incident ${down.id} (host-down, fence-then-evacuate) is open`), busy.body);
+  t.deepEqual((await api.request('GET', '/api/v1/incidents?kind=host-return', { token: viewer })).json().items, []);
+  t.is(api.world.count('bmc.on'), 0);
 });
 
 test('GET /api/v1/incidents: pages of `limit`, newest first, with an opaque cursor', async (t) => {
@@ -246,6 +297,10 @@ const MALFORMED: readonly { what: string; method: string; url: string; token: st
   { what: 'query: unknown parameter', method: 'GET', url: '/api/v1/incidents?limt=5', token: viewer, path: 'query.limt', message: /unknown key/ },
   { what: 'query on a route that takes none', method: 'GET', url: '/api/v1/breaker?verbose=1', token: viewer, path: 'query.verbose' },
   { what: 'body on a route that takes none', method: 'POST', url: '/api/v1/policy/reload', token: admin, body: { file: '/etc/passwd' }, path: 'body.file' },
+  { what: 'return: bad host in the path', method: 'POST', url: '/api/v1/hosts/compute%201%3B%20rm/return', token: operator, body: {}, path: 'params.host', message: /expected HostName/ },
+  { what: 'return: reenable not a boolean', method: 'POST', url: '/api/v1/hosts/compute-1/return', token: operator, body: { reenable: 'no' }, path: 'body.reenable' },
+  { what: 'return: misspelt key', method: 'POST', url: '/api/v1/hosts/compute-1/return', token: operator, body: { renable: false }, path: 'body.renable', message: /unknown key/ },
+  { what: 'return: comment too long', method: 'POST', url: '/api/v1/hosts/compute-1/return', token: operator, body: { comment: 'x'.repeat(1001) }, path: 'body.comment' },
 ];
 
 for (const c of MALFORMED) {

@@ -111,6 +111,24 @@ test('with a rate set and Redis unreachable, a call fails retryable (RSR_DRIVER_
   client.disconnect();
 });
 
+test('every read the port has takes a token, listEvacuations too: past the burst it waits, and an abort stops it before the cloud', async (t) => {
+  const calls: string[] = [];
+  const inner = new Proxy({} as CloudDriver, {
+    get: (_, name) => async (...args: unknown[]) => {
+      calls.push(`${String(name)}(${String(args[0])})`);
+      return [];
+    },
+  });
+  const driver = new RateLimitedCloud(inner, new TokenBucket(redis.connection(), freshKey(), { ratePerSecond: 0.5, burst: 1 }), testLog());
+  t.deepEqual(await driver.listEvacuations('compute-1'), []);
+  t.deepEqual(calls, ['listEvacuations(compute-1)']);
+  const aborted = new AbortController();
+  const reason = new Error('step liftForcedDown timed out');
+  setTimeout(() => aborted.abort(reason), 50);
+  t.is(await t.throwsAsync(driver.listEvacuations('compute-1', { signal: aborted.signal })), reason);
+  t.is(calls.length, 1, 'the second call waited for a token and never reached the cloud');
+});
+
 test('buildApp puts the limit in front of the cloud driver when limits.cloudApi.ratePerSecond > 0, and only then', async (t) => {
   const limits = (ratePerSecond: number) => ({ limits: { global: 0, perTargetHost: 0, cloudApi: { ratePerSecond, burst: 10 } } });
   for (const [rate, limited] of [[50, true], [0, false]] as const) {

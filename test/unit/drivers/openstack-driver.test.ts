@@ -324,6 +324,31 @@ test('openstack driver: listMigrations of an unknown instance is RSR_CLOUD_NOT_F
   await t.throwsAsync(driver.listMigrations('vm-nope'), { code: 'RSR_CLOUD_NOT_FOUND' });
 });
 
+test('openstack driver: listEvacuations asks os-migrations by source host and type, pages, keeps only evacuations from that host', async (t) => {
+  const { stub, driver } = await setup(t, {}, { pageSize: 1 });
+  addMigrations(stub);
+  stub.migrations.push({
+    id: 6, uuid: '00000000-0000-4000-9000-000000000006', instance_uuid: 'vm-9', migration_type: 'evacuation', source_compute: 'compute-b', dest_compute: 'compute-a', status: 'done', created_at: '2026-03-01T11:00:00.000000',
+  });
+  const evacuations = await driver.listEvacuations('compute-a');
+  t.deepEqual(evacuations.map((m) => [m.id.slice(-1), m.type, m.source, m.status]), [['4', 'evacuation', 'compute-a', 'done'], ['1', 'evacuation', 'compute-a', 'error']]);
+  const pages = stub.calls('compute', 'GET', '/os-migrations');
+  t.true(pages.length >= 2, 'paged by marker at >= 2.59');
+  for (const r of pages) {
+    t.is(r.query.get('source_compute'), 'compute-a');
+    t.is(r.query.get('migration_type'), 'evacuation');
+    t.is(r.query.get('instance_uuid'), null);
+  }
+  t.deepEqual((await driver.listEvacuations('compute-b')).map((m) => m.instance as string), ['vm-9']);
+});
+
+test('openstack driver: listEvacuations below 2.23 types the records by the query; an unknown host is RSR_CLOUD_NOT_FOUND', async (t) => {
+  const { stub, driver } = await setup(t, {}, { microversion: '2.22' });
+  addMigrations(stub);
+  t.deepEqual((await driver.listEvacuations('compute-a')).map((m) => [m.type, m.status]), [['evacuation', 'done'], ['evacuation', 'error']]);
+  await t.throwsAsync(driver.listEvacuations('compute-nope'), { code: 'RSR_CLOUD_NOT_FOUND' });
+});
+
 // ---- images ------------------------------------------------------------------------------------------
 
 test('openstack driver: imageExists asks Glance v2; only an active image exists', async (t) => {

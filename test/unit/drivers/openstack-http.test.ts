@@ -169,13 +169,30 @@ for (const row of mapping) {
   });
 }
 
-test('openstack http: Nova\'s 400 refusing to lift forced_down before cleanup is a retryable conflict', async (t) => {
+const FORCE_UP_REFUSED = 'Unable to force up host compute-a as `done` evacuation migration records remain associated with the host. '
+  + 'Ensure the compute service has been restarted, allowing these records to move to `completed` before retrying this request.';
+
+test('openstack http: Nova\'s 400 refusing to lift forced_down before cleanup is a retryable conflict with Nova\'s message', async (t) => {
   const { stub, driver } = await setup(t);
-  stub.intercept((r) => r.method === 'PUT', fault(400, 'Unable to force up host compute-a as `done` evacuation migration records remain associated with the host. Ensure the compute service has been restarted, allowing these records to move to `completed` before retrying this request.'));
+  stub.intercept((r) => r.method === 'PUT', fault(400, FORCE_UP_REFUSED));
   const error = (await t.throwsAsync(driver.setServiceForcedDown('compute-a', false))) as ResurrectError;
-  t.like(error, { code: 'RSR_CLOUD_CONFLICT', retryable: true });
-  t.is(error.details.httpStatus, 400);
+  t.like(error, { code: 'RSR_CLOUD_CONFLICT', retryable: true, message: FORCE_UP_REFUSED });
+  t.like(error.details, { httpStatus: 400, method: 'PUT', fault: FORCE_UP_REFUSED });
   t.is(stub.calls('compute', 'PUT').length, 1, 'a 400 is not retried by the transport');
+});
+
+test('openstack http: the same refusal on the legacy force-down route (2.11–2.52) maps the same way', async (t) => {
+  const { stub, driver } = await setup(t, { microversion: '2.52' });
+  stub.intercept((r) => r.method === 'PUT' && r.path.endsWith('/os-services/force-down'), fault(400, FORCE_UP_REFUSED));
+  const error = (await t.throwsAsync(driver.setServiceForcedDown('compute-a', false))) as ResurrectError;
+  t.like(error, { code: 'RSR_CLOUD_CONFLICT', retryable: true, message: FORCE_UP_REFUSED });
+  t.is(error.details.httpStatus, 400);
+});
+
+test('openstack http: any other 400 stays a refusal for good (RSR_CLOUD_REJECTED), not a conflict', async (t) => {
+  const { stub, driver } = await setup(t);
+  stub.intercept((r) => r.method === 'PUT', fault(400, "No updates were requested. Fields 'status' or 'forced_down' should be specified."));
+  await t.throwsAsync(driver.setServiceForcedDown('compute-a', false), { code: 'RSR_CLOUD_REJECTED' });
 });
 
 test('openstack http: an HTML error page gives its text as the message', async (t) => {

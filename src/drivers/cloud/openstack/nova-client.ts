@@ -258,24 +258,36 @@ export class NovaClient {
    */
   async listMigrations(instanceId: string, signal?: AbortSignal): Promise<NovaMigration[]> {
     const version = await this.microversion(signal);
-    if (atLeast(version, MV.migrationType)) return this.migrationPages(instanceId, undefined, atLeast(version, MV.migrationPaging), signal);
+    const mine = (m: NovaMigration) => m.instance_uuid === instanceId;
+    if (atLeast(version, MV.migrationType)) return this.migrationPages({ instance_uuid: instanceId }, mine, atLeast(version, MV.migrationPaging), signal);
     const typed = await Promise.all((['evacuation', 'live-migration'] as const).map(async (type) =>
-      (await this.migrationPages(instanceId, type, false, signal)).map((m) => ({ ...m, migration_type: m.migration_type ?? type }))));
+      (await this.migrationPages({ instance_uuid: instanceId, migration_type: type }, mine, false, signal)).map((m) => ({ ...m, migration_type: m.migration_type ?? type }))));
     return typed.flat();
   }
 
-  private async migrationPages(instanceId: string, type: string | undefined, paged: boolean, signal?: AbortSignal): Promise<NovaMigration[]> {
+  /**
+   * Evacuation records from `host` (`source_compute` and `migration_type` filters, the latter honoured at every
+   * microversion; records below 2.23 carry no type and are typed after the query, ≥ 2.59 paged by marker).
+   */
+  async listEvacuationsFrom(host: string, signal?: AbortSignal): Promise<NovaMigration[]> {
+    const version = await this.microversion(signal);
+    // Checked again: a Nova that ignored a filter must not make another host's records (or a resize) count here.
+    const fromHost = (m: NovaMigration) => m.source_compute === host && (m.migration_type ?? 'evacuation') === 'evacuation';
+    const records = await this.migrationPages({ source_compute: host, migration_type: 'evacuation' }, fromHost, atLeast(version, MV.migrationPaging), signal);
+    return records.map((m) => ({ ...m, migration_type: m.migration_type ?? 'evacuation' }));
+  }
+
+  private async migrationPages(filters: Record<string, string>, keep: (m: NovaMigration) => boolean, paged: boolean, signal?: AbortSignal): Promise<NovaMigration[]> {
     const out: NovaMigration[] = [];
     let marker: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const query = new URLSearchParams({
-        instance_uuid: instanceId,
-        ...(type ? { migration_type: type } : {}),
+        ...filters,
         ...(paged ? { limit: String(this.settings.pageSize) } : {}),
         ...(marker ? { marker } : {}),
       });
       const body = await this.get(MigrationsPage, `/os-migrations?${query}`, signal);
-      out.push(...body.migrations.filter((m) => m.instance_uuid === instanceId));
+      out.push(...body.migrations.filter(keep));
       const next = paged ? nextMarker(body.migrations_links, body.migrations.at(-1)?.uuid) : undefined;
       if (next === undefined || body.migrations.length === 0 || next === marker) break;
       marker = next;

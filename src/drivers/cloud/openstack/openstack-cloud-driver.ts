@@ -206,6 +206,13 @@ export class OpenStackCloudDriver implements CloudDriver {
     return toMigrations(records);
   }
 
+  async listEvacuations(sourceHost: string, options?: CallOptions): Promise<Migration[]> {
+    const signal = options?.signal;
+    // os-migrations filters silently too: an unknown host has no records; the service lookup says NOT_FOUND.
+    const [, records] = await Promise.all([this.nova.service(sourceHost, signal), this.nova.listEvacuationsFrom(sourceHost, signal)]);
+    return toMigrations(records);
+  }
+
   private async instance(server: NovaServer, signal?: AbortSignal, groupOf?: GroupMembers): Promise<Instance> {
     const [flavor, group] = await Promise.all([this.nova.flavor(server, signal), this.serverGroup(server, signal, groupOf)]);
     return toInstance(server, flavor, this.shared, group);

@@ -17,6 +17,7 @@ export const CLOUD_ACTIONS = [
   'stopInstance',
   'rebootInstance',
   'listMigrations',
+  'listEvacuations',
   // Nova API calls beyond the CloudDriver port, for the served sim (os-resetState, os-instance-actions).
   'resetState',
   'listInstanceActions',
@@ -34,12 +35,15 @@ export type SimAction = CloudAction | DeviceAction;
 export const SIM_ACTIONS: readonly SimAction[] = [...CLOUD_ACTIONS, ...DEVICE_ACTIONS];
 
 const READS = new Set<SimAction>([
-  'listHosts', 'getService', 'listInstances', 'getInstance', 'imageExists', 'listMigrations', 'listInstanceActions', 'bmc.status', 'pdu.status',
+  'listHosts', 'getService', 'listInstances', 'getInstance', 'imageExists', 'listMigrations', 'listEvacuations', 'listInstanceActions', 'bmc.status', 'pdu.status',
 ]);
 
 /** Reads are counted too (polling budgets are worth asserting), but only writes go to the event log. */
 export const isMutating = (action: SimAction): boolean => !READS.has(action);
 
-/** Work that finishes after the API answered: how long each takes is part of the latency model. */
-export const COMPLETIONS = ['evacuate', 'liveMigrate', 'start', 'stop', 'rebootSoft', 'rebootHard', 'hostBoot'] as const;
+/**
+ * Work that finishes after the API answered: how long each takes is part of the latency model. `hostBoot`: power
+ * on → nova-compute starts; `serviceReport`: its start → its first heartbeat (Nova's INITIAL_REPORTING_DELAY).
+ */
+export const COMPLETIONS = ['evacuate', 'liveMigrate', 'start', 'stop', 'rebootSoft', 'rebootHard', 'hostBoot', 'serviceReport'] as const;
 export type Completion = (typeof COMPLETIONS)[number];

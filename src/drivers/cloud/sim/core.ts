@@ -220,22 +220,34 @@ export class WorldCore {
   /**
    * Changes running / network / nova-compute of a host and keeps the rest consistent: guests die with the
    * OS, the heartbeat freezes when it can no longer reach the database, and nova-compute's start-up routine
-   * runs when it comes back.
+   * runs when it comes back. `booted`: nova-compute was started by a boot, as Nova's service does it: init_host
+   * first (evacuated guests destroyed, their migrations `completed`), then it joins the service group and its
+   * first heartbeat comes `serviceReport` later; until then the service keeps its old `updated_at` (and reads
+   * down). Without it (a repair at once, `recoverHost`) the heartbeat resumes with the start.
    */
-  applyHost(h: SimHostRecord, patch: Partial<Pick<SimHostRecord, 'running' | 'network' | 'serviceAlive'>>): void {
+  applyHost(h: SimHostRecord, patch: Partial<Pick<SimHostRecord, 'running' | 'network' | 'serviceAlive'>>, options: { readonly booted?: boolean } = {}): void {
     const before = heartbeating(h);
     Object.assign(h, patch);
     if (hostPower(h) === 'off') h.running = false;
     if (!h.running) this.killGuests(h);
     const after = heartbeating(h);
     if (before && !after) {
-      h.heartbeatStoppedAt = this.now();
+      // A compute that stops before its first report leaves the last heartbeat where it was.
+      if (h.heartbeatStoppedAt === null) h.heartbeatStoppedAt = this.now();
       this.record({ type: 'service', host: h.name, message: `nova-compute on ${h.name} stopped heartbeating` });
     } else if (!before && after) {
-      h.heartbeatStoppedAt = null;
-      this.record({ type: 'service', host: h.name, message: `nova-compute on ${h.name} is heartbeating again` });
       this.onComputeStarted(h);
+      if (!options.booted) return this.reportsAgain(h);
+      this.record({ type: 'service', host: h.name, message: `nova-compute on ${h.name} started` });
+      this.schedule(this.parts.latency.completionDelay('serviceReport'), `first report of ${h.name}`, () => {
+        if (heartbeating(h) && h.heartbeatStoppedAt !== null) this.reportsAgain(h);
+      });
     }
+  }
+
+  private reportsAgain(h: SimHostRecord): void {
+    h.heartbeatStoppedAt = null;
+    this.record({ type: 'service', host: h.name, message: `nova-compute on ${h.name} is heartbeating again` });
   }
 
   /** Chassis or outlet power changes; powering on boots the OS (and nova-compute) after `hostBoot`. */
@@ -253,7 +265,7 @@ export class WorldCore {
         // A boot restarts nova-compute and heals a crashed OS; it does not fix the network.
         if (h.failure === 'power' || h.failure === 'service') delete h.failure;
         this.record({ type: 'host', host: h.name, message: `${h.name} booted` });
-        this.applyHost(h, { running: true, serviceAlive: true });
+        this.applyHost(h, { running: true, serviceAlive: true }, { booted: true });
       });
     }
   }

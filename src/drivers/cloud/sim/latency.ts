@@ -44,6 +44,7 @@ const DEFAULT_ACCEPT: Record<SimAction, number> = {
   stopInstance: 200,
   rebootInstance: 200,
   listMigrations: 60,
+  listEvacuations: 60,
   resetState: 150,
   listInstanceActions: 60,
   // IPMI over a management LAN: power commands take a second or two, reads a few hundred ms.
@@ -63,6 +64,8 @@ const DEFAULT_COMPLETE: Record<Completion, number> = {
   rebootSoft: 20_000,
   rebootHard: 12_000,
   hostBoot: 90_000,
+  // nova-compute joins the service group after init_host, and its first report comes 5 s later.
+  serviceReport: 5_000,
 };
 
 function defaultConcurrency(action: SimAction): number {

@@ -52,8 +52,9 @@ export class SimNova {
     return this.core.call('setServiceForcedDown', host, signal, () => {
       const h = this.core.host(host);
       const uncleaned = this.core.migrations.some((m) => m.type === 'evacuation' && m.source === host && m.status === 'done');
-      if (!forcedDown && h.forcedDown && uncleaned) {
-        // Nova (Xena+) keeps the service down until the restarted nova-compute destroyed the evacuated guests.
+      if (!forcedDown && uncleaned) {
+        // Nova (Xena+, both the 2.53 and the legacy force-down route) refuses forced_down=false while evacuations
+        // from the host are `done`, whatever the flag is now: only its restarted nova-compute completes them.
         throw retryable(
           'RSR_CLOUD_CONFLICT',
           `Unable to force up host ${host} as \`done\` evacuation migration records remain associated with the host. Ensure the compute service has been restarted, allowing these records to move to \`completed\` before retrying this request.`,
@@ -143,6 +144,20 @@ export class SimNova {
       return this.core.migrations
         .filter((m) => m.instance === instanceId)
         .reverse() // appended in creation order: newest first
+        .map(migrationView);
+    });
+  }
+
+  /**
+   * Evacuation records whose source is `host`, newest first (`GET /os-migrations?source_compute=&migration_type=evacuation`):
+   * `done` until the host's nova-compute starts again and cleans up, then `completed`.
+   */
+  listEvacuations(host: string, signal?: AbortSignal): Promise<Migration[]> {
+    return this.core.call('listEvacuations', host, signal, () => {
+      this.core.host(host);
+      return this.core.migrations
+        .filter((m) => m.type === 'evacuation' && m.source === host)
+        .reverse()
         .map(migrationView);
     });
   }

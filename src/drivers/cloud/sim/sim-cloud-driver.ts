@@ -61,6 +61,10 @@ export class SimCloudDriver implements CloudDriver {
     return this.run(options, (signal) => this.world.nova.listMigrations(instanceId, signal));
   }
 
+  listEvacuations(sourceHost: string, options?: CallOptions): Promise<Migration[]> {
+    return this.run(options, (signal) => this.world.nova.listEvacuations(sourceHost, signal));
+  }
+
   /**
    * Rejects with the signal's reason as soon as it aborts, without relying on the backend to notice. No
    * copying here: the world builds every answer fresh from its records, so callers already own what they get.

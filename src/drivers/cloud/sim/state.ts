@@ -34,7 +34,10 @@ export interface SimHostRecord {
   status: 'enabled' | 'disabled';
   disabledReason?: string;
   forcedDown: boolean;
-  /** Time of the last heartbeat once heartbeats stopped; null while heartbeating. */
+  /**
+   * Time of the last heartbeat once heartbeats stopped; null while heartbeating. A nova-compute started by a
+   * boot keeps it until its first report (`serviceReport` after its start), as Nova's `updated_at` does.
+   */
   heartbeatStoppedAt: number | null;
   degraded: boolean;
   /** The last failure injected and not yet recovered, for display. */

@@ -389,9 +389,14 @@ export function novaRoutes(options: NovaRouteOptions) {
       const ctx = view(request);
       const query = request.query;
       const instance = q(query, 'instance_uuid');
-      const all = instance === undefined ? await world.nova.listAllMigrations(signalOf(reply)) : await oneOrNone(world.nova.listMigrations(instance, signalOf(reply)));
       const type = q(query, 'migration_type');
       const source = q(query, 'source_compute');
+      // Nova filters in its database; the sim asks the narrowest call (so the counters name it), then filters the rest.
+      const all = instance !== undefined
+        ? await oneOrNone(world.nova.listMigrations(instance, signalOf(reply)))
+        : source !== undefined && type === 'evacuation'
+          ? await oneOrNone(world.nova.listEvacuations(source, signalOf(reply)))
+          : await world.nova.listAllMigrations(signalOf(reply));
       const dest = q(query, 'dest_compute');
       const status = q(query, 'status');
       const host = q(query, 'host');

@@ -129,3 +129,36 @@ test('no host with room: escalated before any evacuate reaches Nova; once capaci
     t.like(migrations[0], { type: 'evacuation', status: 'done', source: VICTIM, dest: OTHERS[0] });
   }
 });
+
+test('safe re-entry on the real cloud: the fenced host is powered on, Nova completes its evacuation records, forced_down is lifted, the service left disabled as asked (reenable false)', async (t) => {
+  const servers = await bootOnVictim(2);
+  engine = await startServedEngine(lab.lab, redis.url, redis.newPrefix());
+  await lab.powerOff(VICTIM);
+  const failure = await engine.report('host-down', VICTIM);
+  t.is((await engine.settle(failure.id)).outcome, 'recovered', engine.output().slice(-3000));
+  const since = Date.now();
+
+  // Before the return Nova keeps the host down and refuses to lift it: its evacuation records are still `done`.
+  t.true((await lab.service(VICTIM)).forcedDown);
+  for (const id of servers) t.is((await lab.migrations(id))[0]?.status, 'done');
+
+  const asked = await engine.api<{ incident: { id: string } }>('POST', `/api/v1/hosts/${VICTIM}/return`, { reenable: false, comment: 'PSU replaced' });
+  t.is(asked.status, 201, JSON.stringify(asked.json));
+  const closed = await engine.settle(asked.json.incident.id);
+  t.is(closed.outcome, 'recovered', engine.output().slice(-3000));
+
+  t.is(await lab.power(VICTIM), 'on', 'the BMC powered it on');
+  t.true(lab.powerEvents(VICTIM).some((e) => e.power === 'on' && e.at >= since), 'the machine booted after the return was asked');
+  const service = await lab.service(VICTIM);
+  t.false(service.forcedDown, 'forced_down lifted');
+  t.is(service.state, 'up');
+  t.is(service.status, 'disabled', 'left disabled, as asked');
+  for (const id of servers) {
+    t.is((await lab.migrations(id))[0]?.status, 'completed', `${id}: the restarted compute cleaned up its evacuation`);
+    t.not((await lab.server(id)).host, VICTIM, `${id} stays where it was rebuilt`);
+  }
+  const trail = await engine.trail(asked.json.incident.id);
+  const order = ['power', 'forced', 'heartbeat', 'disabled'].map((word) => trail.findIndex((r) => new RegExp(word, 'i').test(r.message)));
+  t.true(order.every((i, n) => i >= 0 && (n === 0 || i > order[n - 1]!)), `every step is in the trail, in order: ${trail.map((r) => r.message).join(' | ')}`);
+  t.true(trail.some((r) => /lab-operator/.test(r.message) || JSON.stringify(r.details ?? {}).includes('lab-operator')), 'who asked is recorded');
+});

@@ -9,7 +9,8 @@ import { pollUntil, secondsParam } from './poll';
  * with its evacuation done), by its migration record. Checks the world first, so the step can be retried or
  * resumed at any point: resurrected elsewhere is done, an evacuation
  * still in flight is followed rather than issued again, and an evacuation that failed (instance ERROR,
- * migration error) is issued again: Nova never reschedules an evacuation by itself.
+ * migration error: no valid host in Nova's conductor, a failed rebuild) is issued again: Nova never
+ * reschedules an evacuation by itself. A task left pending on the fenced host does not hold it back.
  */
 export const evacuateInstance = defineStep({
   name: 'evacuateInstance',
@@ -34,13 +35,18 @@ export const evacuateInstance = defineStep({
     // have gone to someone else meanwhile).
     const target = typeof recovery.params.target === 'string' && context.attempt === 1 ? recovery.params.target : undefined;
     let issued = false;
+    // Only an evacuation in flight (its migration record says so) is followed instead of issued. Any other task
+    // state is no reason to wait: an action cast to the fenced host (a stop, a reboot) never completes, and Nova
+    // (26) evacuates whatever the task state, the rebuild replacing it.
     if (server.host === host && !inFlight(latest)) {
-      if (server.taskState !== null && server.status !== 'ERROR') {
-        throw retryable('RSR_CLOUD_CONFLICT', `${instance} is busy (task state ${server.taskState}); will retry`);
-      }
+      const stuck = server.taskState === null ? '' : ` (task state ${server.taskState} left on the fenced host)`;
       const accepted = await drivers.cloud.evacuate(instance, target, { signal });
       issued = true;
-      await engine.audit(`evacuate ${instance} from ${host}${target ? ` to ${target}` : ''} accepted`, { requestId: accepted.requestId, ...(target ? { target } : {}) });
+      await engine.audit(`evacuate ${instance} from ${host}${target ? ` to ${target}` : ''} accepted${stuck}`, {
+        requestId: accepted.requestId,
+        ...(target ? { target } : {}),
+        ...(server.taskState === null ? {} : { taskState: server.taskState }),
+      });
     }
     const landed = await pollUntil(context, async () => {
       const now = await drivers.cloud.getInstance(instance, { signal });

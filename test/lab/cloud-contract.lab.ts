@@ -94,7 +94,6 @@ async function labHarness(): Promise<CloudHarness> {
     },
     hostCapacity: Object.fromEntries(Object.keys(HOSTS).map((h) => [h, FAKE_HYPERVISOR])),
     without: CLOUD_CONTRACT_INVENTORY.instances.filter((i) => i.image === '').map((i) => i.id),
-    noValidHostIsAsync: true,
     patience: { timeoutMs: 60_000, intervalMs: 250 },
     world: {
       failHost: async (host, mode) => {

@@ -19,7 +19,9 @@ export interface ActionAccepted {
  * - RSR_CLOUD_CONFLICT (retryable) when the object's state refuses the action now (Nova 409, or the 400
  *   "Compute service of … is still in use" for an evacuation from a host not yet seen down, or the 400 "Unable
  *   to force up host …" for lifting forced_down while evacuations from the host are still `done`);
- * - RSR_NO_CAPACITY (retryable) when no target host has room;
+ * - RSR_NO_CAPACITY (retryable) when no target host has room and the cloud says so at once (a live
+ *   migration); an evacuation is accepted all the same, as Nova does, and fails later (instance ERROR on its
+ *   source, migration `error`);
  * - RSR_DRIVER_TIMEOUT / RSR_DRIVER_UNAVAILABLE (retryable) for transport trouble.
  * Actions are asynchronous, as in Nova: accepted now, effective later; poll `getInstance`/`listMigrations`.
  */
@@ -32,7 +34,10 @@ export interface CloudDriver {
   listInstances(host: string, options?: CallOptions): Promise<Instance[]>;
   getInstance(id: string, options?: CallOptions): Promise<Instance>;
   imageExists(imageId: string, options?: CallOptions): Promise<boolean>;
-  /** Rebuild on another host (Nova evacuate). `targetHost` undefined lets the scheduler choose. */
+  /**
+   * Rebuild on another host (Nova evacuate). `targetHost` undefined lets the scheduler choose. Accepted whatever
+   * the task state (Nova 26) and whether or not any host has room (no valid host ⇒ ERROR later).
+   */
   evacuate(id: string, targetHost?: string, options?: CallOptions): Promise<ActionAccepted>;
   liveMigrate(id: string, targetHost?: string, options?: CallOptions): Promise<ActionAccepted>;
   startInstance(id: string, options?: CallOptions): Promise<ActionAccepted>;

@@ -145,6 +145,85 @@ test('fence-then-evacuate: an instance that was stopped is resurrected stopped, 
   t.is(h.world.count('evacuate', 'vm-off', 'accepted'), 1);
 });
 
+test('fence-then-evacuate: a VM whose stop was cast to its host before it died (task state powering-off, stuck) is evacuated and recovered, once', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  // The stop reaches compute-1 while it still runs; the host dies before it completes.
+  await h.world.nova.stopInstance('vm-a');
+  h.world.failHost('compute-1', 'power');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.like(h.world.instanceState('vm-a'), { status: 'ACTIVE', taskState: 'powering-off', hung: 'stop' });
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered', closed.reason);
+  const vm = h.world.instanceState('vm-a');
+  t.like(vm, { status: 'ACTIVE', taskState: null, guestRunning: true });
+  t.not(String(vm.host), 'compute-1');
+  t.is(h.world.count('evacuate', 'vm-a', 'accepted'), 1);
+  t.is(h.world.count('evacuate', 'vm-a', 'refused'), 0, 'not held back as busy, not refused');
+  const child = (await h.app.engine.children(incident.recoveryId)).find((c) => c.subject.instance === 'vm-a')!;
+  const trail = await h.trail(child.id);
+  t.true(trail.some((m) => /^evacuate vm-a from compute-1 .*accepted \(task state powering-off left on the fenced host\)$/.test(m)), trail.join('\n'));
+  t.is(Number(child.attempts), 1);
+});
+
+/** Makes every host but compute-1 unavailable the moment the first evacuation reaches Nova (after placement chose). */
+function roomGoesAtFirstEvacuate(h: Awaited<ReturnType<typeof startEngine>>): void {
+  const nova = h.world.nova;
+  const original = nova.evacuate.bind(nova);
+  let first = true;
+  nova.evacuate = async (...args: Parameters<typeof nova.evacuate>) => {
+    if (first) {
+      first = false;
+      for (const host of ['compute-2', 'compute-3', 'compute-4']) await nova.setServiceEnabled(host, false, 'taken for maintenance');
+    }
+    return original(...args);
+  };
+}
+
+test('fence-then-evacuate: Nova accepts an evacuation its scheduler then finds no host for (ERROR on the source, migration error): evacuated again on the next attempt, recovered once room is back', async (t) => {
+  const h = await startEngine(redis, { config: { limits: { global: 1, perTargetHost: 0, cloudApi: { ratePerSecond: 0, burst: 0 } } } });
+  t.teardown(() => h.close());
+  roomGoesAtFirstEvacuate(h);
+  // Room comes back as soon as Nova has failed the first evacuation.
+  h.world.on('change', (event) => {
+    if (event.type === 'migration' && /no valid host/.test(event.message)) {
+      for (const host of ['compute-2', 'compute-3', 'compute-4']) void h.world.nova.setServiceEnabled(host, true);
+    }
+  });
+  h.world.failHost('compute-1', 'power');
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered', closed.reason);
+  const evacuations = h.world.snapshot().migrations.filter((m) => m.type === 'evacuation');
+  const failed = evacuations.filter((m) => m.status === 'error');
+  t.is(failed.length, 1, JSON.stringify(evacuations));
+  const unlucky = String(failed[0]!.instance);
+  t.deepEqual(evacuations.filter((m) => m.instance === unlucky).map((m) => m.status).sort(), ['done', 'error']);
+  t.is(h.world.count('evacuate', unlucky, 'accepted'), 2, 'evacuated again after the conductor failed it');
+  for (const id of ['vm-a', 'vm-b', 'vm-c']) t.like(h.world.instanceState(id), { status: 'ACTIVE', taskState: null });
+  const child = (await h.app.engine.children(incident.recoveryId)).find((c) => c.subject.instance === unlucky)!;
+  const trail = await h.trail(child.id);
+  t.true(trail.some((m) => new RegExp(`^step evacuateInstance failed on attempt 1: evacuation of ${unlucky} failed \\(migration \\S+ error\\); will retry`).test(m)), trail.join('\n'));
+});
+
+test('fence-then-evacuate: Nova keeps finding no valid host for accepted evacuations ⇒ each VM evacuated once per attempt, left in ERROR on its source, and reported failed after the retry budget', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  roomGoesAtFirstEvacuate(h);
+  h.world.failHost('compute-1', 'power');
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'escalated', closed.reason);
+  t.regex(closed.reason ?? '', /no instance was recovered: .*vm-a failed \(evacuation failed: evacuation of vm-a failed \(migration \S+ error\)/);
+  for (const id of ['vm-a', 'vm-b', 'vm-c']) {
+    t.like(h.world.instanceState(id), { host: 'compute-1', status: 'ERROR', taskState: null }, id);
+    t.is(h.world.count('evacuate', id, 'accepted'), 4, `${id}: one evacuation per attempt (retry.attempts 4)`);
+    t.true(h.world.snapshot().migrations.filter((m) => m.instance === id).every((m) => m.status === 'error'));
+    t.is(h.world.instanceState(id).fault?.message, 'No valid host was found. There are not enough hosts available.');
+  }
+});
+
 test('fence-then-evacuate: a VM that never becomes ACTIVE is followed, never re-evacuated, and reported failed after the budget', async (t) => {
   const h = await startEngine(redis, { config: { paramsByKind: { 'host-down': { activeTimeoutSeconds: 0.2 } } } });
   t.teardown(() => h.close());

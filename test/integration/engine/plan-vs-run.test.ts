@@ -20,14 +20,16 @@ const redis = useRedis(test);
 
 /**
  * compute-1 holds 8 VMs of 4 vCPU / 8 GB, gold and bronze by metadata, ids interleaved; the spares have room
- * for 6 of them (compute-2: 3, compute-3: 2, compute-4: 1), so the two lowest-ranked will not fit.
+ * for 6 of them (compute-2: 3, compute-3: 2, compute-4: 1), so the two lowest-ranked will not fit. Each host
+ * also keeps Nova's reserved_host_memory_mb (the sim's default 512 MB, counted as used) on top of that room.
  */
+const RESERVED = 512;
 function world(): SimWorld {
   const w = new SimWorld({ seed: 3, timeScale: 0 });
-  w.addHost({ name: 'compute-1', zone: 'az-1', vcpus: 32, ramMb: 65_536 });
-  w.addHost({ name: 'compute-2', zone: 'az-1', vcpus: 12, ramMb: 24_576 });
-  w.addHost({ name: 'compute-3', zone: 'az-1', vcpus: 8, ramMb: 16_384 });
-  w.addHost({ name: 'compute-4', zone: 'az-1', vcpus: 4, ramMb: 8_192 });
+  w.addHost({ name: 'compute-1', zone: 'az-1', vcpus: 32, ramMb: 65_536 + RESERVED });
+  w.addHost({ name: 'compute-2', zone: 'az-1', vcpus: 12, ramMb: 24_576 + RESERVED });
+  w.addHost({ name: 'compute-3', zone: 'az-1', vcpus: 8, ramMb: 16_384 + RESERVED });
+  w.addHost({ name: 'compute-4', zone: 'az-1', vcpus: 4, ramMb: 8_192 + RESERVED });
   w.addImage('img-cirros');
   const flavor = { name: 'm1.large', vcpus: 4, ramMb: 8_192, extraSpecs: {} };
   for (let n = 0; n < 8; n++) {

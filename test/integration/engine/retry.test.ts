@@ -218,3 +218,42 @@ test('retry of a host recovery that ended partial runs its failed children again
   const parentAfter = (await afterRetry(h, incident.recoveryId)).filter((r) => r.type === 'transition');
   t.is(parentAfter[0]?.from, 'awaitingChildren');
 });
+
+test('retry of a host recovery whose children found no target at fan-out (RSR_NO_CAPACITY, nothing evacuated) runs them again without the stale placement verdicts: once capacity is back they are recovered', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  // No room anywhere: every other host is disabled, so placement has no target for any VM of compute-1.
+  for (const host of ['compute-2', 'compute-3', 'compute-4']) await h.world.nova.setServiceEnabled(host, false, 'maintenance');
+  h.world.failHost('compute-1', 'power');
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id);
+  t.not(closed.outcome, 'recovered');
+  t.true((await h.trail(incident.recoveryId)).some((m) => /^placement: 0 of 3 VMs have a target; 3 will not fit/.test(m)), (await h.trail(incident.recoveryId)).join('\n'));
+  const children = await h.app.engine.children(incident.recoveryId);
+  t.is(children.length, 3);
+  for (const child of children) {
+    t.not(child.outcome, 'recovered', child.id);
+    t.is(typeof child.params.noTarget, 'string', `${child.id} was told at fan-out that nothing fits`);
+    t.true((await h.trail(child.id)).some((m) => /RSR_NO_CAPACITY|not evacuating vm-/.test(m)), (await h.trail(child.id)).join('\n'));
+  }
+  t.is(h.world.count('evacuate'), 0, 'placement refused before acting: Nova was never asked');
+  const fences = h.world.count('bmc.off');
+
+  // Capacity is back: one host returns to service.
+  await h.world.nova.setServiceEnabled('compute-2', true);
+  const result = await h.app.engine.retry(incident.recoveryId, 'dave');
+  t.is(result.children.length, 3);
+  const reclosed = await h.waitClosed(incident.id);
+  t.is(reclosed.outcome, 'recovered', reclosed.reason);
+  for (const id of ['vm-a', 'vm-b', 'vm-c']) {
+    t.like(h.world.instanceState(id), { host: 'compute-2', status: 'ACTIVE' }, id);
+    t.is(h.world.count('evacuate', id, 'accepted'), 1, `${id} evacuated once`);
+  }
+  for (const child of await h.app.engine.children(incident.recoveryId)) {
+    t.is(child.outcome, 'recovered', child.id);
+    t.false('noTarget' in child.params, `${child.id}: the fan-out's "nothing fits" is not replayed`);
+    t.false('target' in child.params, `${child.id}: nor a target chosen then`);
+    t.false((await afterRetry(h, child.id)).some((r) => /not evacuating/.test(r.message)), child.id);
+  }
+  t.is(h.world.count('bmc.off'), fences, 'not fenced again');
+});

@@ -1,5 +1,10 @@
 import test from 'ava';
+import { SIM_ACTIONS } from '../../../src/drivers/cloud/sim/actions';
+import { ManualClock } from '../../helpers/manual-clock';
 import { serve, until, VM1, VM2, VM3, VM4, type Served } from './harness';
+
+/** The latency model's evacuation (accepted → rebuilt), in real ms. */
+const EVACUATE_MS = 45_000;
 
 const evacuate = (s: Served, id: string, body: unknown, mv = '2.29') => s.nova('POST', `/servers/${id}/action`, { mv, body: { evacuate: body } });
 const forceDown = (s: Served, host: string, forced: boolean) =>
@@ -89,7 +94,8 @@ test('evacuate: body per microversion and the checks before the compute API, in 
     t.is(local.status, 200);
     t.regex(local.body.adminPass, /^\w{12}$/);
 
-    // A second evacuation while the first is running: 409, task_state named.
+    // A second evacuation while the first is running: 409, task_state named. (Nova 26 checks no task state and
+    // would accept it and race two rebuilds; the sim refuses an instance already moving: see its README.)
     const busy = await evacuate(s, VM1, {}, '2.29');
     t.is(busy.status, 409);
     t.regex(busy.body.conflictingRequest.message, /^Cannot 'evacuate' instance .* while it is in task_state rebuild/);
@@ -100,7 +106,7 @@ test('evacuate: body per microversion and the checks before the compute API, in 
   }
 });
 
-test('evacuate ≥ 2.95 ends stopped on the destination; no room ⇒ 400 "No valid host was found."', async (t) => {
+test('evacuate ≥ 2.95 ends stopped on the destination; below it the instance comes back as it was', async (t) => {
   const s = await serve({
     hosts: [
       { name: 'a', vcpus: 4, ramMb: 8192 },
@@ -109,7 +115,6 @@ test('evacuate ≥ 2.95 ends stopped on the destination; no room ⇒ 400 "No val
     instances: [
       { id: 'vm-on', host: 'a', flavor: { name: 'm', vcpus: 1, ramMb: 1024 }, sharedStorage: true },
       { id: 'vm-old', host: 'a', flavor: { name: 'm', vcpus: 1, ramMb: 1024 }, sharedStorage: true },
-      { id: 'vm-big', host: 'a', flavor: { name: 'xl', vcpus: 8, ramMb: 1024 }, sharedStorage: true },
     ],
   });
   try {
@@ -120,29 +125,165 @@ test('evacuate ≥ 2.95 ends stopped on the destination; no room ⇒ 400 "No val
     await s.world.idle();
     t.like(s.world.instanceState('vm-on'), { host: 'b', status: 'SHUTOFF', powerState: 'SHUTDOWN', guestRunning: false });
     t.like(s.world.instanceState('vm-old'), { host: 'b', status: 'ACTIVE', guestRunning: true });
-    const full = await evacuate(s, 'vm-big', {}, '2.95');
-    t.is(full.status, 400);
-    t.regex(full.body.badRequest.message, /^No valid host was found\./);
   } finally {
     await s.close();
   }
 });
 
-test('os-resetState clears a task_state stuck on a dead compute, after which evacuate is accepted', async (t) => {
+/** A host `a` that died with a big instance, a small one, and an anti-affinity pair; `b` and `c` with little room. */
+const CRAMPED = {
+  hosts: [
+    { name: 'a', vcpus: 16, ramMb: 16384 },
+    { name: 'b', vcpus: 4, ramMb: 8192 },
+    { name: 'c', vcpus: 4, ramMb: 8192 },
+  ],
+  instances: [
+    { id: 'vm-big', host: 'a', flavor: { name: 'xl', vcpus: 8, ramMb: 1024 }, sharedStorage: true },
+    { id: 'vm-small', host: 'a', flavor: { name: 'm', vcpus: 1, ramMb: 1024 }, sharedStorage: true },
+  ],
+};
+
+test('nova: evacuate with no valid host is accepted (200, action evacuate, task rebuilding), then the migration errors and the instance goes to ERROR on its source host with NoValidHost\'s fault (as Nova 26)', async (t) => {
+  // Real time on a manual clock, answers at once: only the conductor's delay is left.
+  const clock = new ManualClock();
+  const acceptMs = Object.fromEntries(SIM_ACTIONS.map((a) => [a, 0]));
+  const s = await serve(CRAMPED, { world: { clock, timeScale: 1, latency: { jitter: 0, acceptMs } } });
+  try {
+    s.world.failHost('a', 'power');
+    await forceDown(s, 'a', true);
+    const accepted = await evacuate(s, 'vm-big', {}, '2.93');
+    t.is(accepted.status, 200, accepted.text);
+    t.is(accepted.text, '');
+    const requestId = accepted.headers.get('x-openstack-request-id');
+    // Accepted first: the conductor's scheduling comes after the answer, a quarter of the latency model's
+    // evacuation (45 s): until then the instance is rebuilding, the migration accepted.
+    await clock.advance(EVACUATE_MS / 4 - 1);
+    const pending = (await s.nova('GET', '/servers/vm-big', { mv: '2.93' })).body.server;
+    t.like(pending, { status: 'REBUILD', 'OS-EXT-STS:task_state': 'rebuilding', 'OS-EXT-SRV-ATTR:host': 'a' });
+    t.false('fault' in pending);
+    t.is((await s.nova('GET', '/os-migrations?instance_uuid=vm-big', { mv: '2.59' })).body.migrations[0].status, 'accepted');
+
+    await clock.advance(1);
+    const server = (await s.nova('GET', '/servers/vm-big', { mv: '2.93' })).body.server;
+    t.like(server, { status: 'ERROR', 'OS-EXT-STS:vm_state': 'error', 'OS-EXT-STS:task_state': null, 'OS-EXT-SRV-ATTR:host': 'a' });
+    t.like(server.fault, { code: 500, message: 'No valid host was found. There are not enough hosts available.' });
+    t.regex(server.fault.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    t.regex(server.fault.details, /NoValidHost/, 'the traceback, shown to admins');
+    const listed = (await s.nova('GET', '/servers/detail?all_tenants=1&host=a', { mv: '2.93' })).body.servers;
+    t.is(listed.find((x: { id: string }) => x.id === 'vm-big').fault.message, server.fault.message);
+
+    const [migration, ...older] = (await s.nova('GET', '/os-migrations?instance_uuid=vm-big', { mv: '2.59' })).body.migrations;
+    t.is(older.length, 0);
+    t.like(migration, { migration_type: 'evacuation', source_compute: 'a', dest_compute: null, status: 'error' });
+    const action = (await s.nova('GET', `/servers/vm-big/os-instance-actions/${requestId}`, { mv: '2.62' })).body.instanceAction;
+    t.like(action, { action: 'evacuate', message: 'Error' });
+    t.deepEqual(action.events.map((e: { event: string; result: string }) => [e.event, e.result]), [['rebuild_server', 'Error']]);
+    t.like(s.world.instanceState('vm-big'), { host: 'a', status: 'ERROR', taskState: null, guestRunning: false });
+    t.like(s.world.hostState('b').capacity, { usedVcpus: 0 }, 'nothing claimed');
+    t.is(s.world.count('evacuate', 'vm-big', 'accepted'), 1);
+
+    // Nova allows evacuating from vm_state ERROR again: accepted, and it fails the same way while nothing has room.
+    t.is((await evacuate(s, 'vm-big', {}, '2.93')).status, 200);
+    await clock.advance(EVACUATE_MS);
+    t.deepEqual((await s.nova('GET', '/os-migrations?instance_uuid=vm-big', { mv: '2.59' })).body.migrations.map((m: { status: string }) => m.status), ['error', 'error']);
+    // A fitting instance from the same host still goes.
+    t.is((await evacuate(s, 'vm-small', {}, '2.93')).status, 200);
+    await clock.advance(EVACUATE_MS);
+    t.like(s.world.instanceState('vm-small'), { status: 'ACTIVE' });
+    t.false('fault' in (await s.nova('GET', '/servers/vm-small', { mv: '2.93' })).body.server);
+  } finally {
+    await s.close();
+  }
+});
+
+test('nova: evacuate while every other host is disabled, or to a target host without room, is accepted and ends in ERROR on its source, migration error (as Nova 26)', async (t) => {
+  const s = await serve(CRAMPED);
+  try {
+    s.world.failHost('a', 'power');
+    await forceDown(s, 'a', true);
+    // A target without room (vm-big needs 8 vCPU; b has 4): the scheduler's NoValidHost too, after the answer.
+    t.is((await evacuate(s, 'vm-big', { host: 'b' }, '2.29')).status, 200);
+    await s.world.idle();
+    t.like(s.world.instanceState('vm-big'), { host: 'a', status: 'ERROR', taskState: null });
+    t.like((await s.nova('GET', '/os-migrations?instance_uuid=vm-big', { mv: '2.23' })).body.migrations[0], { status: 'error', dest_compute: 'b' });
+
+    for (const host of ['b', 'c']) await s.nova('PUT', '/os-services/disable', { mv: '2.11', body: { host, binary: 'nova-compute' } });
+    t.is((await evacuate(s, 'vm-small', {}, '2.93')).status, 200);
+    await s.world.idle();
+    t.like(s.world.instanceState('vm-small'), { host: 'a', status: 'ERROR', taskState: null });
+    t.like((await s.nova('GET', '/os-migrations?instance_uuid=vm-small', { mv: '2.23' })).body.migrations[0], { status: 'error' });
+    t.is((await s.nova('GET', '/servers/vm-small', { mv: '2.93' })).body.server.fault.message, 'No valid host was found. There are not enough hosts available.');
+
+    // Enabled again: the next evacuation from ERROR finds room.
+    await s.nova('PUT', '/os-services/enable', { mv: '2.11', body: { host: 'b', binary: 'nova-compute' } });
+    t.is((await evacuate(s, 'vm-small', {}, '2.93')).status, 200);
+    await s.world.idle();
+    t.like(s.world.instanceState('vm-small'), { host: 'b', status: 'ACTIVE', taskState: null });
+  } finally {
+    await s.close();
+  }
+});
+
+test('nova: evacuate does not check task_state: a stop cast to a dead compute (powering-off) does not block it; accepted, rebuilt elsewhere, the stuck stop dropped (as Nova 26)', async (t) => {
   const s = await serve();
   try {
     s.world.failHost('compute-1', 'power');
     // Nova casts the stop to the dead compute: 202, and task_state powering-off forever.
     t.is((await s.nova('POST', `/servers/${VM2}/action`, { body: { 'os-stop': null } })).status, 202);
+    t.like(s.world.instanceState(VM2), { taskState: 'powering-off', hung: 'stop', status: 'ACTIVE' });
+    await forceDown(s, 'compute-1', true);
+    const accepted = await evacuate(s, VM2, {});
+    t.is(accepted.status, 200, accepted.text);
+    await s.world.idle();
+    const moved = s.world.instanceState(VM2);
+    t.like(moved, { status: 'ACTIVE', taskState: null, guestRunning: true });
+    t.is(moved.hung, undefined, 'the stop cast to the dead compute is gone with the rebuild');
+    t.not(moved.host, 'compute-1');
+    t.like((await s.nova('GET', `/os-migrations?instance_uuid=${VM2}`, { mv: '2.23' })).body.migrations[0], { status: 'done', dest_compute: moved.host });
+    const actions = (await s.nova('GET', `/servers/${VM2}/os-instance-actions`)).body.instanceActions;
+    t.deepEqual(actions.map((a: { action: string }) => a.action), ['evacuate', 'stop']);
+    // The old compute coming back does not run the stale stop on an instance that is no longer its own.
+    s.world.recoverHost('compute-1');
+    await s.world.idle();
+    t.like(s.world.instanceState(VM2), { status: 'ACTIVE', host: moved.host });
+  } finally {
+    await s.close();
+  }
+});
+
+test('nova: a stop whose compute died before it ran (powering-off) does not complete on the instance once an evacuation rebuilt it (as Nova 26)', async (t) => {
+  const clock = new ManualClock();
+  const s = await serve(undefined, { world: { clock, timeScale: 1, latency: { jitter: 0, acceptMs: Object.fromEntries(SIM_ACTIONS.map((a) => [a, 0])) } } });
+  try {
+    // The stop reaches a live compute and takes `stop` (6 s) to complete; the host dies first.
+    t.is((await s.nova('POST', `/servers/${VM1}/action`, { body: { 'os-stop': null } })).status, 202);
+    s.world.failHost('compute-1', 'power');
+    await forceDown(s, 'compute-1', true);
+    t.is(s.world.instanceState(VM1).taskState, 'powering-off');
+    t.is((await evacuate(s, VM1, {})).status, 200);
+    await clock.advance(EVACUATE_MS);
+    t.like(s.world.instanceState(VM1), { status: 'ACTIVE', taskState: null, guestRunning: true });
+    t.is(s.world.instanceState(VM1).hung, undefined, 'the overtaken stop is not left to run on its new host');
+    t.not(s.world.instanceState(VM1).host, 'compute-1');
+  } finally {
+    await s.close();
+  }
+});
+
+test('os-resetState clears a task_state stuck on a dead compute (what Masakari does before evacuating); evacuate is then accepted', async (t) => {
+  const s = await serve();
+  try {
+    s.world.failHost('compute-1', 'power');
+    t.is((await s.nova('POST', `/servers/${VM2}/action`, { body: { 'os-stop': null } })).status, 202);
     t.is(s.world.instanceState(VM2).taskState, 'powering-off');
     await forceDown(s, 'compute-1', true);
-    t.is((await evacuate(s, VM2, {})).status, 409);
 
     t.is((await s.nova('POST', `/servers/${VM2}/action`, { body: { 'os-resetState': { state: 'sleepy' } } })).status, 400);
     const reset = await s.nova('POST', `/servers/${VM2}/action`, { body: { 'os-resetState': { state: 'error' } } });
     t.is(reset.status, 202);
     const server = (await s.nova('GET', `/servers/${VM2}`)).body.server;
     t.like(server, { status: 'ERROR', 'OS-EXT-STS:vm_state': 'error', 'OS-EXT-STS:task_state': null });
+    t.false('fault' in server, 'a reset records no fault');
     t.is(s.world.count('resetState', VM2, 'accepted'), 1);
 
     t.is((await evacuate(s, VM2, {})).status, 200);

@@ -129,7 +129,8 @@ test('nova os-hypervisors/detail: capacity stats below 2.88 only; UUID ids and w
   try {
     const old = (await s.nova('GET', '/os-hypervisors/detail', { mv: '2.87' })).body.hypervisors;
     const h1 = old.find((h: { hypervisor_hostname: string }) => h.hypervisor_hostname === 'compute-1');
-    t.like(h1, { vcpus: 16, memory_mb: 32768, vcpus_used: 5, memory_mb_used: 10240, running_vms: 3, state: 'up', status: 'enabled' });
+    // The instances' 10240 MB and Nova's default reserved_host_memory_mb (512): see the pin below.
+    t.like(h1, { vcpus: 16, memory_mb: 32768, vcpus_used: 5, memory_mb_used: 10752, free_ram_mb: 22016, running_vms: 3, state: 'up', status: 'enabled' });
     const modern = (await s.nova('GET', '/os-hypervisors/detail?with_servers=true&hypervisor_hostname_pattern=compute-2', { mv: '2.88' })).body.hypervisors;
     t.is(modern.length, 1);
     t.false('vcpus' in modern[0]);
@@ -137,6 +138,43 @@ test('nova os-hypervisors/detail: capacity stats below 2.88 only; UUID ids and w
     t.regex(modern[0].id, UUID);
     t.deepEqual(modern[0].servers.map((x: { name: string }) => x.name), ['admin-vm']);
     t.is((await s.nova('GET', '/os-hypervisors/detail?hypervisor_hostname_pattern=zzz', { mv: '2.88' })).status, 404);
+  } finally {
+    await s.close();
+  }
+});
+
+test('nova: os-hypervisors memory_mb_used includes reserved_host_memory_mb (512 by default, per host otherwise), memory_mb is the whole host, and the scheduler never gives the reserve away (as Nova 26)', async (t) => {
+  const s = await serve({
+    hosts: [
+      { name: 'a', vcpus: 8, ramMb: 8192 },
+      { name: 'b', vcpus: 8, ramMb: 8192 },
+      { name: 'c', vcpus: 8, ramMb: 8192, reservedRamMb: 0 },
+    ],
+    instances: [
+      { id: 'vm-1', host: 'a', flavor: { name: 'm', vcpus: 1, ramMb: 2048 }, sharedStorage: true },
+      { id: 'vm-all', host: 'a', flavor: { name: 'full', vcpus: 1, ramMb: 8192 }, sharedStorage: true },
+      { id: 'vm-7680', host: 'a', flavor: { name: 'almost', vcpus: 1, ramMb: 7680 }, sharedStorage: true },
+    ],
+  });
+  try {
+    const hypervisors = (await s.nova('GET', '/os-hypervisors/detail', { mv: '2.87' })).body.hypervisors;
+    const of = (name: string) => hypervisors.find((h: { hypervisor_hostname: string }) => h.hypervisor_hostname === name);
+    t.like(of('a'), { memory_mb: 8192, memory_mb_used: 2048 + 8192 + 7680 + 512, free_ram_mb: 8192 - (2048 + 8192 + 7680 + 512) });
+    t.like(of('b'), { memory_mb: 8192, memory_mb_used: 512, free_ram_mb: 7680, vcpus_used: 0 });
+    t.like(of('c'), { memory_mb: 8192, memory_mb_used: 0, free_ram_mb: 8192 });
+    t.like(s.world.hostState('b').capacity, { ramMb: 8192, usedRamMb: 512 });
+
+    // Only c can take a whole 8192 MB instance; b has 7680 for instances, exactly enough for vm-7680.
+    s.world.failHost('a', 'power');
+    await s.nova('PUT', '/os-services/force-down', { mv: '2.11', body: { host: 'a', binary: 'nova-compute', forced_down: true } });
+    await s.nova('PUT', '/os-services/disable', { mv: '2.11', body: { host: 'c', binary: 'nova-compute' } });
+    const evacuate = (id: string) => s.nova('POST', `/servers/${id}/action`, { mv: '2.29', body: { evacuate: {} } });
+    t.is((await evacuate('vm-all')).status, 200);
+    t.is((await evacuate('vm-7680')).status, 200);
+    await s.world.idle();
+    t.like(s.world.instanceState('vm-all'), { host: 'a', status: 'ERROR' }, 'b keeps its 512 MB: no valid host');
+    t.like(s.world.instanceState('vm-7680'), { host: 'b', status: 'ACTIVE' });
+    t.like(s.world.hostState('b').capacity, { usedRamMb: 8192 });
   } finally {
     await s.close();
   }

@@ -1,5 +1,6 @@
 import test from 'ava';
 import type { ResurrectError } from '../../../src/domain';
+import { SIM_ACTIONS } from '../../../src/drivers/cloud/sim/actions';
 import { createDemoWorld } from '../../../src/drivers/cloud/sim/demo-inventory';
 import { createWorld, type WorldSpecInput } from '../../../src/drivers/cloud/sim/inventory';
 import { SimCloudDriver } from '../../../src/drivers/cloud/sim/sim-cloud-driver';
@@ -218,6 +219,88 @@ test('sim world: an ERROR instance can be evacuated again; evacuating to the sam
   t.is(world.count('evacuate', 'vm-1', 'accepted'), 3);
   t.deepEqual(world.faults(), [], 'a counted fault is gone once used up');
   await t.throwsAsync(driver.evacuate('vm-2', 'h1'), { code: 'RSR_CLOUD_REJECTED' });
+});
+
+test('nova: evacuate with no valid host is accepted, then the migration errors and the instance goes to ERROR on its source host (as Nova 26)', async (t) => {
+  const clock = new ManualClock();
+  const world = createWorld(
+    {
+      hosts: [
+        { name: 'h1', vcpus: 32, ramMb: 65536 },
+        { name: 'h2', vcpus: 4, ramMb: 8192 },
+      ],
+      instances: [{ id: 'vm-big', host: 'h1', flavor: { name: 'xl', vcpus: 8, ramMb: 16384 }, sharedStorage: true }],
+    },
+    { seed: 1, clock, timeScale: 1, latency: { jitter: 0, acceptMs: Object.fromEntries(SIM_ACTIONS.map((a) => [a, 0])) } },
+  );
+  const driver = new SimCloudDriver(world);
+  await downAndForced(world, driver);
+  const accepted = await driver.evacuate('vm-big');
+  t.regex(accepted.requestId, /^req-/);
+  t.is(world.count('evacuate', 'vm-big', 'accepted'), 1);
+  t.like(await driver.getInstance('vm-big'), { host: 'h1', status: 'REBUILD', taskState: 'rebuilding' });
+  t.like((await driver.listMigrations('vm-big'))[0], { type: 'evacuation', source: 'h1', dest: null, status: 'accepted' });
+  // The conductor's scheduling: a quarter of the latency model's evacuation (45 s) after the answer.
+  await clock.advance(45_000 / 4 - 1);
+  t.is((await driver.getInstance('vm-big')).taskState, 'rebuilding');
+  await clock.advance(1);
+  t.like(await driver.getInstance('vm-big'), { host: 'h1', status: 'ERROR', taskState: null });
+  t.like((await driver.listMigrations('vm-big'))[0], { type: 'evacuation', source: 'h1', status: 'error' });
+  t.like(world.instanceState('vm-big').fault, { code: 500, message: 'No valid host was found. There are not enough hosts available.' });
+  t.like((await world.nova.listInstanceActions('vm-big'))[0], { action: 'evacuate', message: 'Error' });
+  t.like((await driver.listHosts()).find((h) => h.name === 'h2'), { usedVcpus: 0, usedRamMb: 512 }, 'nothing was claimed');
+  t.true(world.events().some((e) => e.instance === 'vm-big' && /no valid host \(8 vCPU, 16384 MB\)/.test(e.message)));
+});
+
+test('nova: evacuate does not check task_state: a stop cast to a dead compute (powering-off) does not block it, the instance is rebuilt elsewhere (as Nova 26)', async (t) => {
+  const { world, driver } = small();
+  await downAndForced(world, driver);
+  await driver.stopInstance('vm-1');
+  t.like(world.instanceState('vm-1'), { status: 'ACTIVE', taskState: 'powering-off', hung: 'stop' });
+  await t.notThrowsAsync(driver.evacuate('vm-1'));
+  await world.idle();
+  t.like(world.instanceState('vm-1'), { status: 'ACTIVE', taskState: null, powerState: 'RUNNING', guestRunning: true });
+  t.not(world.instanceState('vm-1').host, 'h1');
+  t.is(world.instanceState('vm-1').hung, undefined);
+  // vm_state still counts: an instance already moving is refused (409).
+  world.injectFault({ kind: 'never-active', instance: 'vm-2' });
+  await driver.evacuate('vm-2');
+  await world.idle();
+  t.is(world.instanceState('vm-2').status, 'REBUILD');
+  await t.throwsAsync(driver.evacuate('vm-2'), { code: 'RSR_CLOUD_CONFLICT', message: /while it is in task_state rebuild_spawning/ });
+});
+
+test('nova: reserved host memory counts as used: usedRamMb includes reservedRamMb (512 unless the spec says), ramMb is the whole host, and the scheduler keeps the reserve from instances (as Nova 26)', async (t) => {
+  const world = createWorld(
+    {
+      hosts: [
+        { name: 'h1', vcpus: 8, ramMb: 16384 },
+        { name: 'h2', vcpus: 8, ramMb: 8192 },
+        { name: 'h3', vcpus: 8, ramMb: 8192, reservedRamMb: 2048 },
+      ],
+      instances: [
+        { id: 'vm-7680', host: 'h1', flavor: { name: 'a', vcpus: 1, ramMb: 7680 }, sharedStorage: true },
+        { id: 'vm-7681', host: 'h1', flavor: { name: 'b', vcpus: 1, ramMb: 7681 }, sharedStorage: true },
+      ],
+    },
+    { seed: 1, timeScale: 0 },
+  );
+  const driver = new SimCloudDriver(world);
+  const hosts = await driver.listHosts();
+  t.like(hosts.find((h) => h.name === 'h1'), { ramMb: 16384, usedRamMb: 7680 + 7681 + 512 });
+  t.like(hosts.find((h) => h.name === 'h2'), { ramMb: 8192, usedRamMb: 512, usedVcpus: 0 });
+  t.like(hosts.find((h) => h.name === 'h3'), { ramMb: 8192, usedRamMb: 2048 });
+  t.like(world.hostState('h2').capacity, { usedRamMb: 512 });
+  await downAndForced(world, driver);
+  // h2 has 8192 − 512 = 7680 for instances, h3 6144: 7681 MB fits nowhere, 7680 exactly on h2.
+  await driver.evacuate('vm-7681');
+  await world.idle();
+  t.like(world.instanceState('vm-7681'), { host: 'h1', status: 'ERROR' });
+  await driver.evacuate('vm-7680');
+  await world.idle();
+  t.like(world.instanceState('vm-7680'), { host: 'h2', status: 'ACTIVE' });
+  t.like((await driver.listHosts()).find((h) => h.name === 'h2'), { usedRamMb: 8192 });
+  t.throws(() => createWorld({ hosts: [{ name: 'x', vcpus: 1, ramMb: 1024, reservedRamMb: -1 }] }), { code: 'RSR_INPUT_INVALID' });
 });
 
 test('sim world: the scheduler prefers most free RAM, skips reserved spares unless nothing else fits or targeted', async (t) => {

@@ -77,11 +77,15 @@ test('the sim\'s own scheduler keeps hard anti-affinity, and accepts the plan\'s
   await world.idle();
   t.not(world.instanceState('a').host, 'h1');
   t.is(world.instanceState('a').host, plan.entries[0]!.target!);
-  // A target holding a member is refused, as Nova's ServerGroupAntiAffinityFilter does.
+  // A target holding a member is refused, as Nova's ServerGroupAntiAffinityFilter does: no valid host, after the
+  // evacuation was accepted (the instance in ERROR on its source, the migration in error), as in Nova.
   const other = createWorld({ ...spec(true), instances: [...spec(true).instances!, { id: 'c', host: 'f1', flavor: 'm', sharedStorage: true, serverGroup: g1 }] }, { seed: 1, timeScale: 0 });
   other.failHost('f1', 'power');
   const otherCloud = new SimCloudDriver(other);
   await otherCloud.setServiceForcedDown('f1', true);
-  const refused = await t.throwsAsync(otherCloud.evacuate('c', 'h1'));
-  t.regex(refused!.message, /anti-affinity group g1/);
+  await otherCloud.evacuate('c', 'h1');
+  await other.idle();
+  t.like(other.instanceState('c'), { host: 'f1', status: 'ERROR', taskState: null });
+  t.like((await otherCloud.listMigrations('c'))[0], { status: 'error', dest: 'h1' });
+  t.true(other.events().some((e) => e.instance === 'c' && /no valid host .*anti-affinity group g1/.test(e.message)));
 });

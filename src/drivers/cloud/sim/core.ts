@@ -88,7 +88,10 @@ export class WorldCore {
     return serviceState(h, this.now(), this.parts.serviceDownTimeMs) === 'up';
   }
 
-  /** Placement usage: instances on the host plus claims of instances moving to it. ERROR and SHUTOFF still hold theirs. */
+  /**
+   * Placement usage: instances on the host plus claims of instances moving to it. ERROR and SHUTOFF still hold
+   * theirs. The host's reserved RAM is not in it (hostView and candidates add it).
+   */
   usage(host: string): { vcpus: number; ramMb: number } {
     let vcpus = 0;
     let ramMb = 0;
@@ -111,7 +114,8 @@ export class WorldCore {
         up: this.serviceUp(h) && heartbeating(h),
         reserved: h.reserved,
         freeVcpus: h.vcpus - used.vcpus,
-        freeRamMb: h.ramMb - used.ramMb,
+        // reserved_host_memory_mb is never the instances': a host of 8192 MB with 512 reserved has 7680 for them.
+        freeRamMb: h.ramMb - h.reservedRamMb - used.ramMb,
       };
     });
   }

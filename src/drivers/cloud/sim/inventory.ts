@@ -9,6 +9,7 @@ import { SimWorld, type SimWorldOptions } from './world';
  */
 
 const Positive = t.refinement(t.number, (n) => Number.isFinite(n) && n > 0, 'PositiveNumber');
+const NonNegativeInt = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 0, 'NonNegativeInteger');
 
 const FlavorBody = t.intersection([t.type({ vcpus: Positive, ramMb: Positive }), t.partial({ extraSpecs: Metadata })]);
 const InlineFlavor = t.intersection([t.type({ name: t.string }), FlavorBody]);
@@ -16,7 +17,17 @@ const InlineFlavor = t.intersection([t.type({ name: t.string }), FlavorBody]);
 export const HostSpecCodec = t.intersection(
   [
     t.type({ name: HostName, vcpus: Positive, ramMb: Positive }),
-    t.partial({ zone: t.string, aggregates: t.array(t.string), tags: t.array(t.string), reserved: t.boolean, enabled: t.boolean, disabledReason: t.string }),
+    t.partial({
+      zone: t.string,
+      aggregates: t.array(t.string),
+      tags: t.array(t.string),
+      /** A spare host (placement's reserved-host pool). */
+      reserved: t.boolean,
+      /** Nova's reserved_host_memory_mb: kept from instances, reported inside usedRamMb. Default DEFAULT_RESERVED_RAM_MB. */
+      reservedRamMb: NonNegativeInt,
+      enabled: t.boolean,
+      disabledReason: t.string,
+    }),
   ],
   'HostSpec',
 );

@@ -15,13 +15,24 @@ import {
   type SimActionEventRecord,
   type SimHostRecord,
   type SimInstanceActionRecord,
+  type SimInstanceFault,
   type SimInstanceRecord,
   type SimMigrationRecord,
+  VM_STATES,
 } from './state';
 
 /** Evacuation splits into "claimed and host switched" (pre-migrating) and "spawned" (done) at this fraction. */
 const EVACUATE_SWITCH_AT = 0.25;
-const EVACUABLE_STATES: readonly InstanceStatus[] = ['ACTIVE', 'SHUTOFF', 'ERROR'];
+/** Nova 26: `@check_instance_state(vm_state=[ACTIVE, STOPPED, ERROR], task_state=None)`, None meaning any task. */
+const EVACUABLE_VM_STATES: readonly string[] = ['active', 'stopped', 'error'];
+/** The fault Nova's conductor records when scheduling an evacuation finds no host. */
+export const NO_VALID_HOST = 'No valid host was found. There are not enough hosts available.';
+/** The task states an action of each kind sets (and finds again when it completes, unless overtaken). */
+const TASK_STATES: Readonly<Record<PendingAction['kind'], readonly string[]>> = {
+  start: ['powering-on'],
+  stop: ['powering-off'],
+  reboot: ['rebooting', 'rebooting_hard', 'reboot_pending', 'reboot_started', 'reboot_pending_hard', 'reboot_started_hard'],
+};
 
 export interface EvacuateOptions {
   /** Nova ≥ 2.95: the instance ends stopped on the destination whatever its prior state. */
@@ -162,20 +173,26 @@ export class SimNova {
     });
   }
 
+  /**
+   * Nova 26's checks, in its order: the target (404 unknown, 400 the source itself), the vm_state (active,
+   * stopped or error, whatever the task state: a stop cast to a dead compute does not block it), the source
+   * service down (400 "still in use"). Then it is accepted whether or not any host has room: the conductor's
+   * scheduling comes after the answer (see `noValidHost`).
+   */
   evacuate(id: string, targetHost?: string, signal?: AbortSignal, options: EvacuateOptions = {}): Promise<ActionAccepted> {
     return this.core.call('evacuate', id, signal, () => {
       const i = this.core.instance(id);
       if (targetHost !== undefined) this.checkTarget(i, targetHost);
-      if (!EVACUABLE_STATES.includes(i.status) || i.taskState !== null) {
-        throw conflict(`Cannot 'evacuate' instance ${id} while it is in ${describeState(i)}`, id);
-      }
+      if (!evacuable(i)) throw conflict(`Cannot 'evacuate' instance ${id} while it is in ${describeState(i)}`, id);
       const source = this.core.host(i.host);
       if (this.core.serviceUp(source)) {
         throw retryable('RSR_CLOUD_CONFLICT', `Compute service of ${source.name} is still in use.`, {
           details: { instance: id, host: source.name, httpStatus: 400 },
         });
       }
-      const dest = this.place(i, targetHost);
+      // The scheduler decides on the world as it is when the evacuation is accepted (its claim is taken now,
+      // so evacuations accepted together never overcommit a host); the answer reaches the instance later.
+      const placed = this.schedule(i, targetHost);
       const prior = options.stopOnDestination ? 'SHUTOFF' : i.status;
       const migration = this.addMigration(i, 'evacuation', targetHost ?? null);
       const requestId = this.core.requestId();
@@ -183,11 +200,19 @@ export class SimNova {
       const conductor = this.startEvent(action, 'rebuild_server', null);
       i.status = 'REBUILD';
       i.taskState = 'rebuilding';
-      i.claimHost = dest;
+      // The rebuild supersedes whatever was cast to the dead compute (a stop that never ran).
+      delete i.hung;
+      if (placed.dest !== undefined) i.claimHost = placed.dest;
       this.core.touch(i);
-      this.core.record({ type: 'instance', instance: id, host: source.name, message: `evacuating ${i.name} from ${source.name} to ${dest}` });
       const total = this.core.parts.latency.completionDelay('evacuate');
       const first = Math.round(total * EVACUATE_SWITCH_AT);
+      if (placed.dest === undefined) {
+        this.core.record({ type: 'instance', instance: id, host: source.name, message: `evacuating ${i.name} from ${source.name}: accepted, no valid host (${placed.why})` });
+        this.core.schedule(first, `evacuate ${id}`, () => this.noValidHost(i, migration, action, conductor, placed.why));
+        return { requestId };
+      }
+      const dest = placed.dest;
+      this.core.record({ type: 'instance', instance: id, host: source.name, message: `evacuating ${i.name} from ${source.name} to ${dest}` });
       this.core.schedule(first, `evacuate ${id}`, () => this.evacuateClaimed(i, migration, dest, prior, total - first, action, conductor));
       return { requestId };
     });
@@ -274,11 +299,10 @@ export class SimNova {
   }
 
   /**
-   * Nova accepts the evacuation and fails it later (NoValidHost ⇒ instance ERROR, migration `error`). The
-   * sim refuses at once with RSR_NO_CAPACITY instead: the outcome for the engine is the same (this attempt
-   * cannot succeed now, retry later) and the instance is not left in ERROR for nothing.
+   * The scheduler's answer for `i`: a destination, or why there is none (Nova says only "No valid host was
+   * found"; the reason goes to the world's events).
    */
-  private place(i: SimInstanceRecord, target: string | undefined): string {
+  private schedule(i: SimInstanceRecord, target: string | undefined): { readonly dest?: string; readonly why: string } {
     const need = { vcpus: i.flavor.vcpus, ramMb: i.flavor.ramMb };
     const candidates = this.core.candidates();
     const avoid = this.antiAffinityHosts(i);
@@ -286,13 +310,37 @@ export class SimNova {
       target === undefined
         ? pickHost(candidates, need, i.host, avoid)
         : candidates.find((c) => c.name === target && fits(c, need) && !avoid.has(c.name))?.name;
-    if (dest === undefined) {
-      const group = avoid.size > 0 ? `, anti-affinity group ${i.serverGroup!.id} on ${[...avoid].sort().join(', ')}` : '';
-      throw retryable('RSR_NO_CAPACITY', `No valid host was found for ${i.id} (${need.vcpus} vCPU, ${need.ramMb} MB${group})${target ? ` on ${target}` : ''}.`, {
-        details: { instance: i.id, source: i.host, ...(target ? { target } : {}), vcpus: need.vcpus, ramMb: need.ramMb },
+    if (dest !== undefined) return { dest, why: '' };
+    const group = avoid.size > 0 ? `, anti-affinity group ${i.serverGroup!.id} on ${[...avoid].sort().join(', ')}` : '';
+    return { why: `${need.vcpus} vCPU, ${need.ramMb} MB${group}${target ? ` on ${target}` : ''}` };
+  }
+
+  /**
+   * Live migration's scheduling answers the caller (the sim refuses at once): RSR_NO_CAPACITY, served as 400
+   * "No valid host was found."
+   */
+  private place(i: SimInstanceRecord, target: string | undefined): string {
+    const placed = this.schedule(i, target);
+    if (placed.dest === undefined) {
+      throw retryable('RSR_NO_CAPACITY', `No valid host was found for ${i.id} (${placed.why}).`, {
+        details: { instance: i.id, source: i.host, ...(target ? { target } : {}), vcpus: i.flavor.vcpus, ramMb: i.flavor.ramMb },
       });
     }
-    return dest;
+    return placed.dest;
+  }
+
+  /**
+   * Nova's conductor found no host for an accepted evacuation (NoValidHost): its `rebuild_server` event fails,
+   * the migration goes to `error`, the instance to vm_state ERROR with no task, still on its source host, with
+   * the fault Nova records. Nothing was claimed. Evacuating it again is allowed (from vm_state ERROR).
+   */
+  private noValidHost(i: SimInstanceRecord, m: SimMigrationRecord, action: SimInstanceActionRecord, conductor: SimActionEventRecord, why: string): void {
+    this.finishEvent(action, conductor, false);
+    this.failMove(i, m, 'error', `evacuation of ${i.name} failed: no valid host (${why})`, {
+      code: 500,
+      message: NO_VALID_HOST,
+      details: `Traceback (most recent call last):\n  File "nova/conductor/manager.py", in rebuild_instance\nnova.exception.NoValidHost: ${NO_VALID_HOST}\n`,
+    });
   }
 
   /**
@@ -341,7 +389,8 @@ export class SimNova {
     if (imageMissing || injected || destDown) {
       const why = imageMissing ? `image ${i.image} not found` : injected ? `injected ${injected.id}` : `${dest} stopped answering`;
       this.finishEvent(action, rebuild, false);
-      return this.failMove(i, m, 'error', `evacuation of ${i.name} failed: ${why}`);
+      const message = imageMissing ? `Image ${i.image} could not be found.` : injected ? `Build of instance ${i.id} aborted: injected ${injected.id}` : `Compute host ${dest} stopped answering.`;
+      return this.failMove(i, m, 'error', `evacuation of ${i.name} failed: ${why}`, { code: imageMissing ? 404 : 500, message, details: '' });
     }
     const source = i.host;
     const oldGuestRunning = i.guestRunning;
@@ -415,8 +464,12 @@ export class SimNova {
     if (!ok) action.message = 'Error';
   }
 
-  private failMove(i: SimInstanceRecord, m: SimMigrationRecord, status: 'error' | 'failed', message: string): void {
-    if (status === 'error') i.status = 'ERROR';
+  /** Ends a move that failed; `error` puts the instance in ERROR with `fault` (Nova's instance fault). */
+  private failMove(i: SimInstanceRecord, m: SimMigrationRecord, status: 'error' | 'failed', message: string, fault?: Omit<SimInstanceFault, 'created'>): void {
+    if (status === 'error') {
+      i.status = 'ERROR';
+      if (fault) i.fault = { ...fault, created: this.core.now() };
+    }
     i.taskState = null;
     delete i.claimHost;
     this.core.touch(i);
@@ -426,7 +479,8 @@ export class SimNova {
 
   /**
    * Stop/start/reboot are cast to the instance's compute without checking it is up: a dead compute leaves
-   * the task_state set forever (which then blocks evacuate with 409), as in Nova.
+   * the task_state set forever, as in Nova (where it blocks most actions, but not evacuate: Nova 26 evacuates
+   * whatever the task state, and the rebuild drops the stuck action).
    */
   private dispatch(i: SimInstanceRecord, pending: Omit<PendingAction, 'record'>): ActionAccepted {
     const requestId = this.core.requestId();
@@ -453,7 +507,8 @@ export class SimNova {
 
   /** Returns whether the action took effect. */
   private finishAction(i: SimInstanceRecord, action: PendingAction): boolean {
-    if (i.taskState === null) return false; // overtaken (e.g. a hard reboot replaced this one)
+    // Overtaken: a hard reboot replaced this one, or an evacuation rebuilt the instance meanwhile.
+    if (i.taskState === null || !TASK_STATES[action.kind].includes(i.taskState)) return false;
     if (!heartbeating(this.core.host(i.host))) {
       i.hung = action;
       return false;
@@ -509,6 +564,18 @@ export class SimNova {
       details: { hosts: [i.host, ...ghosts.map((g) => g.host)] },
     });
   }
+}
+
+/**
+ * Whether Nova 26 accepts an evacuation of `i` as far as its state goes: vm_state active, stopped or error, any
+ * task state. One difference: an instance already moving (an evacuation or live migration of its own in
+ * flight, status REBUILD or MIGRATING) is refused with 409 here, where Nova would accept a second evacuation
+ * and run two rebuilds; the sim does not model that race, and the engine never asks (it follows the one in
+ * flight).
+ */
+function evacuable(i: SimInstanceRecord): boolean {
+  if (i.status === 'REBUILD' || i.status === 'MIGRATING' || i.claimHost !== undefined) return false;
+  return EVACUABLE_VM_STATES.includes(VM_STATES[i.status]);
 }
 
 function conflict(message: string, instance: string) {

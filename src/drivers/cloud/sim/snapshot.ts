@@ -1,7 +1,7 @@
 import type { ComputeService, Host, Instance, Migration, PowerState } from '../../../domain';
 import type { PowerDeviceKind } from './actions';
 import type { ActiveFault } from './faults';
-import type { HostFailureMode, OnOff } from './state';
+import type { HostFailureMode, OnOff, SimInstanceFault } from './state';
 
 /*
  * What `SimWorld` reports about itself: the truth next to Nova's view, for tests, `resurrect sim status`
@@ -39,6 +39,8 @@ export type InstanceSnapshot = Omit<Instance, 'id' | 'host'> & {
   readonly ghostsOn: readonly string[];
   /** An action cast to a compute that does not answer. */
   readonly hung?: string;
+  /** Nova's latest instance fault (shown with the server while it is in ERROR). */
+  readonly fault?: SimInstanceFault;
 };
 
 export interface WorldSnapshot {

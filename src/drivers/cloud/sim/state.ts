@@ -20,6 +20,12 @@ export interface SimHostRecord {
   tags: string[];
   readonly vcpus: number;
   readonly ramMb: number;
+  /**
+   * Nova's `reserved_host_memory_mb`: RAM the hypervisor keeps for itself. Never given to instances, and
+   * counted in `memory_mb_used` (Host.usedRamMb) on top of theirs, as Nova reports it.
+   */
+  readonly reservedRamMb: number;
+  /** A spare host (placement's reserved-host pool), not to be confused with reserved RAM. */
   readonly reserved: boolean;
   /** Chassis power, as the BMC switches it. */
   chassis: OnOff;
@@ -98,6 +104,18 @@ export interface SimInstanceRecord {
   claimHost?: string;
   /** An action accepted for a compute that is not answering; it runs when that compute comes back. */
   hung?: PendingAction;
+  /** Nova's latest instance fault, shown with the server while it is in ERROR. */
+  fault?: SimInstanceFault;
+}
+
+/** One row of Nova's `instance_faults`: what the conductor or a compute recorded when it put the instance in ERROR. */
+export interface SimInstanceFault {
+  readonly code: number;
+  readonly message: string;
+  /** The traceback Nova keeps for a 500 (shown to admins). */
+  readonly details: string;
+  /** Epoch ms. */
+  readonly created: number;
 }
 
 export interface SimMigrationRecord {
@@ -142,6 +160,10 @@ export function serviceView(h: SimHostRecord, now: number, serviceDownTimeMs: nu
   };
 }
 
+/**
+ * What Nova's hypervisor view says: `memory_mb` is the whole host, `memory_mb_used` the instances' RAM (and
+ * claims) plus `reserved_host_memory_mb`.
+ */
 export function hostView(h: SimHostRecord, used: { vcpus: number; ramMb: number }): Host {
   return {
     name: h.name as HostName,
@@ -151,10 +173,27 @@ export function hostView(h: SimHostRecord, used: { vcpus: number; ramMb: number 
     vcpus: h.vcpus,
     ramMb: h.ramMb,
     usedVcpus: used.vcpus,
-    usedRamMb: used.ramMb,
+    usedRamMb: used.ramMb + h.reservedRamMb,
     reserved: h.reserved,
   };
 }
+
+/**
+ * Nova's vm_state behind a status. The sim keeps only the status, so a status that is a task of an active
+ * instance (REBUILD, MIGRATING, REBOOT…) reads `active`, as it does in Nova for an instance that was active.
+ */
+export const VM_STATES: Readonly<Record<InstanceStatus, string>> = {
+  ACTIVE: 'active',
+  SHUTOFF: 'stopped',
+  ERROR: 'error',
+  REBUILD: 'active',
+  MIGRATING: 'active',
+  BUILD: 'building',
+  REBOOT: 'active',
+  HARD_REBOOT: 'active',
+  PAUSED: 'paused',
+  UNKNOWN: 'active',
+};
 
 export function instanceView(i: SimInstanceRecord): Instance {
   return {

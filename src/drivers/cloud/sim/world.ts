@@ -51,6 +51,12 @@ export interface HostSpec {
   readonly tags?: readonly string[];
   readonly vcpus: number;
   readonly ramMb: number;
+  /**
+   * Nova's `reserved_host_memory_mb` of this host: never given to instances, reported inside `usedRamMb`.
+   * Default DEFAULT_RESERVED_RAM_MB.
+   */
+  readonly reservedRamMb?: number;
+  /** A spare: placement's reserved-host pool (not reserved RAM). */
   readonly reserved?: boolean;
   /** nova-compute service status at start. Default enabled. */
   readonly enabled?: boolean;
@@ -72,6 +78,9 @@ export interface InstanceSpec {
   /** Nova server group; the sim's scheduler keeps hard anti-affinity. */
   readonly serverGroup?: ServerGroupRef;
 }
+
+/** `reservedRamMb` of a host that does not say (Nova's default `reserved_host_memory_mb` is 512). */
+export const DEFAULT_RESERVED_RAM_MB = 512;
 
 /** `vm` crashes a guest: the instance given, or one running guest of the host given (seeded choice). */
 export type SimFailMode = HostFailureMode | 'vm';
@@ -129,6 +138,9 @@ export class SimWorld extends EventEmitter<{ change: [WorldEvent] }> {
 
   addHost(spec: HostSpec): this {
     if (this.core.hosts.has(spec.name)) throw new InputError(`duplicate host ${spec.name}`, [{ path: 'hosts', message: `duplicate host ${spec.name}` }]);
+    if (spec.reservedRamMb !== undefined && !(Number.isInteger(spec.reservedRamMb) && spec.reservedRamMb >= 0)) {
+      throw new InputError(`reservedRamMb of ${spec.name} must be a non-negative integer`, [{ path: 'reservedRamMb', message: `got ${spec.reservedRamMb}` }]);
+    }
     const h: SimHostRecord = {
       name: spec.name,
       zone: spec.zone ?? 'nova',
@@ -136,6 +148,7 @@ export class SimWorld extends EventEmitter<{ change: [WorldEvent] }> {
       tags: [...(spec.tags ?? [])],
       vcpus: spec.vcpus,
       ramMb: spec.ramMb,
+      reservedRamMb: spec.reservedRamMb ?? DEFAULT_RESERVED_RAM_MB,
       reserved: spec.reserved ?? false,
       chassis: 'on',
       outlet: 'on',
@@ -338,6 +351,7 @@ export class SimWorld extends EventEmitter<{ change: [WorldEvent] }> {
       guestRunning: i.guestRunning,
       ghostsOn: this.core.ghosts.filter((g) => g.instance === id).map((g) => g.host),
       ...(i.hung ? { hung: i.hung.kind } : {}),
+      ...(i.fault ? { fault: { ...i.fault } } : {}),
     };
   }
 

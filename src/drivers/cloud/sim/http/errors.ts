@@ -55,8 +55,8 @@ export function httpStatusOf(error: ResurrectError): number {
       return 409;
     case 'RSR_CLOUD_REJECTED':
     case 'RSR_INPUT_INVALID':
-    // Nova accepts an evacuation and fails it later with NoValidHost; the sim refuses at once, and the
-    // closest synchronous answer Nova gives (live/cold migrate) is 400 "No valid host was found."
+    // Only live migration refuses at once for lack of room (an evacuation is accepted and fails in the
+    // conductor, as in Nova); Nova's synchronous answer for it is 400 "No valid host was found."
     case 'RSR_NO_CAPACITY':
       return 400;
     case 'RSR_DRIVER_UNAVAILABLE':

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ComputeService, Host, Instance, InstanceStatus, Migration, ServerGroupPolicy } from '../../../../domain';
-import type { InstanceActionView } from '../state';
+import type { ComputeService, Host, Instance, Migration, ServerGroupPolicy } from '../../../../domain';
+import { VM_STATES, type InstanceActionView, type SimInstanceFault } from '../state';
 import { stableUuid } from './ids';
 import type { Microversion } from './microversion';
 
@@ -96,19 +96,6 @@ export function hypervisorJson(h: Host, service: ComputeService, runningVms: num
   return json;
 }
 
-const VM_STATE: Readonly<Record<InstanceStatus, string>> = {
-  ACTIVE: 'active',
-  SHUTOFF: 'stopped',
-  ERROR: 'error',
-  REBUILD: 'active',
-  MIGRATING: 'active',
-  BUILD: 'building',
-  REBOOT: 'active',
-  HARD_REBOOT: 'active',
-  PAUSED: 'paused',
-  UNKNOWN: 'active',
-};
-
 const POWER_STATE: Readonly<Record<Instance['powerState'], number>> = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6 };
 
 /** Nova's host_status (≥ 2.16): forced down ⇒ DOWN, disabled ⇒ MAINTENANCE, else UP or UNKNOWN (no heartbeat). */
@@ -123,6 +110,8 @@ export interface ServerExtras {
   readonly zone: string;
   readonly service: ComputeService | undefined;
   readonly userId: string;
+  /** The instance's latest fault, if it has one. */
+  readonly fault?: SimInstanceFault | undefined;
 }
 
 /** `show` is `GET /servers/{id}`; `detail` is `servers/detail`, which Nova renders without `server_groups`. */
@@ -163,7 +152,7 @@ export function serverJson(i: Instance, extras: ServerExtras, ctx: ViewContext, 
     'OS-EXT-SRV-ATTR:host': i.host,
     'OS-EXT-SRV-ATTR:hypervisor_hostname': i.host,
     'OS-EXT-SRV-ATTR:instance_name': `instance-${i.id.replace(/-/g, '').slice(0, 8)}`,
-    'OS-EXT-STS:vm_state': VM_STATE[i.status],
+    'OS-EXT-STS:vm_state': VM_STATES[i.status],
     'OS-EXT-STS:task_state': i.taskState,
     'OS-EXT-STS:power_state': POWER_STATE[i.powerState],
     'OS-SRV-USG:launched_at': novaTime(updated),
@@ -171,6 +160,12 @@ export function serverJson(i: Instance, extras: ServerExtras, ctx: ViewContext, 
     'os-extended-volumes:volumes_attached':
       i.image === '' ? [{ id: stableUuid(`volume:${i.id}`), ...(ctx.mv >= 3 ? { delete_on_termination: false } : {}) }] : [],
   };
+  // Nova shows the latest fault of a server in ERROR (or DELETED); `details` (the traceback of a 500) to admins,
+  // which every sim token is.
+  if (i.status === 'ERROR' && extras.fault) {
+    const { code, message, details, created } = extras.fault;
+    json.fault = { code, created: isoSeconds(created), message, ...(details === '' ? {} : { details }) };
+  }
   if (ctx.mv >= 9) json.locked = i.locked ?? false;
   if (ctx.mv >= 16) json.host_status = hostStatus(extras.service);
   if (ctx.mv >= 19) json.description = null;

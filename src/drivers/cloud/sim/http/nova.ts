@@ -99,7 +99,17 @@ export function novaRoutes(options: NovaRouteOptions) {
 
   const serverExtras = (facts: ReturnType<typeof hostFacts>, i: Instance): ServerExtras => {
     const f = facts(i.host);
-    return { zone: f?.zone ?? 'nova', service: f?.service, userId: keystone.userId };
+    const fault = i.status === 'ERROR' ? faultOf(i.id) : undefined;
+    return { zone: f?.zone ?? 'nova', service: f?.service, userId: keystone.userId, fault };
+  };
+
+  /** The instance's latest fault (an uncounted look at the world, as the view reads Nova's instance_faults). */
+  const faultOf = (id: string) => {
+    try {
+      return world.instanceState(id).fault;
+    } catch {
+      return undefined;
+    }
   };
 
   return async (app: FastifyInstance): Promise<void> => {

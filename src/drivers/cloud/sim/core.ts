@@ -93,10 +93,15 @@ export class WorldCore {
    * theirs. The host's reserved RAM is not in it (hostView and candidates add it).
    */
   usage(host: string): { vcpus: number; ramMb: number } {
+    // As in Nova, an instance evacuated away still counts on its source until the source's nova-compute starts
+    // again and cleans up (its migration `done` → `completed`): the dead host's resource tracker never ran.
+    const leftBehind = new Set(this.migrations
+      .filter((m) => m.type === 'evacuation' && m.source === host && m.status === 'done')
+      .map((m) => m.instance));
     let vcpus = 0;
     let ramMb = 0;
     for (const i of this.instances.values()) {
-      if (i.host === host || i.claimHost === host) {
+      if (i.host === host || i.claimHost === host || leftBehind.has(i.id)) {
         vcpus += i.flavor.vcpus;
         ramMb += i.flavor.ramMb;
       }

@@ -17,7 +17,16 @@ export const ComputeService = t.intersection([
     /** Last heartbeat Nova recorded. */
     updatedAt: IsoTime,
   }),
-  t.partial({ disabledReason: t.string }),
+  t.partial({
+    disabledReason: t.string,
+    /**
+     * When the cloud answered this reading, on the cloud's own clock (Nova: the `Date` header of the nova-api
+     * response, the clock `updatedAt` is judged against). `observedAt − updatedAt` is how long the service had
+     * been silent when read, with no clock of ours involved. Absent when the cloud did not say (no or an
+     * unreadable `Date` header): readers then assume nothing about the heartbeat's age.
+     */
+    observedAt: IsoTime,
+  }),
 ], 'ComputeService');
 export type ComputeService = t.TypeOf<typeof ComputeService>;
 

@@ -114,6 +114,8 @@ export class OpenStackStub {
   ]);
   minVersion: string;
   maxVersion: string;
+  /** The `Date` header of every answer: undefined for Node's (the wall clock), null for none, else this text. */
+  date: string | null | undefined;
   tokenLifetimeMs: number;
   glance: boolean;
   base = '';
@@ -198,7 +200,8 @@ export class OpenStackStub {
       req.socket.destroy();
       return;
     }
-    const headers: Record<string, string> = { 'x-openstack-request-id': `req-${randomUUID()}`, ...answer.headers };
+    const headers: Record<string, string> = { 'x-openstack-request-id': `req-${randomUUID()}`, ...(typeof this.date === 'string' ? { date: this.date } : {}), ...answer.headers };
+    if (this.date === null) res.sendDate = false;
     if (answer.text !== undefined) {
       res.writeHead(answer.status ?? 200, { 'content-type': 'text/html', ...headers }).end(answer.text);
     } else if (answer.body === undefined) {

@@ -27,6 +27,11 @@ export interface ActionAccepted {
  */
 export interface CloudDriver {
   listHosts(options?: CallOptions): Promise<Host[]>;
+  /**
+   * The host's nova-compute service. `observedAt` is when the cloud answered, on the cloud's clock (Nova: the
+   * response's `Date` header), so that `observedAt − updatedAt` is the heartbeat's age without any clock skew
+   * between the cloud and us; leave it undefined rather than guess (from our clock, or a garbled header).
+   */
   getService(host: string, options?: CallOptions): Promise<ComputeService>;
   /** Nova `forced_down`: marks the service down at once instead of waiting for missed heartbeats. */
   setServiceForcedDown(host: string, forcedDown: boolean, options?: CallOptions): Promise<ComputeService>;

@@ -147,6 +147,14 @@ test('buildApp puts the limit in front of the cloud driver when limits.cloudApi.
   }
 });
 
+test('getService passes the reading through whole: observedAt (the cloud\'s clock) included', async (t) => {
+  const world = createWorld(CLOUD_CONTRACT_INVENTORY, { seed: 'contract', timeScale: 0, clock: { now: () => Date.UTC(2026, 2, 1, 10, 0, 14), sleep: async () => {} } });
+  t.teardown(() => world.dispose());
+  const driver = new RateLimitedCloud(new SimCloudDriver(world), new TokenBucket(redis.connection(), freshKey(), { ratePerSecond: 200, burst: 10 }), testLog());
+  const host = world.hostNames()[0]!;
+  t.like(await driver.getService(host), { host, updatedAt: '2026-03-01T10:00:14.000Z', observedAt: '2026-03-01T10:00:14.000Z' });
+});
+
 cloudDriverContract(test, 'rate-limited in-process sim', async () => {
   const world = createWorld(CLOUD_CONTRACT_INVENTORY, { seed: 'contract', timeScale: 0 });
   return {

@@ -171,12 +171,13 @@ test('fence-then-evacuate: a VM whose stop was cast to its host before it died (
 function roomGoesAtFirstEvacuate(h: Awaited<ReturnType<typeof startEngine>>): void {
   const nova = h.world.nova;
   const original = nova.evacuate.bind(nova);
-  let first = true;
+  // One disabling, awaited by every evacuate: evacuates arriving together must all find the room gone.
+  let gone: Promise<void> | undefined;
   nova.evacuate = async (...args: Parameters<typeof nova.evacuate>) => {
-    if (first) {
-      first = false;
+    gone ??= (async () => {
       for (const host of ['compute-2', 'compute-3', 'compute-4']) await nova.setServiceEnabled(host, false, 'taken for maintenance');
-    }
+    })();
+    await gone;
     return original(...args);
   };
 }

@@ -7,6 +7,8 @@ import type { ResurrectError } from '../../../src/domain';
 import { loadCloudConfig } from '../../../src/drivers/cloud/openstack/clouds';
 import { OpenStackCloudDriver, openstackCloudDriverFactory, type OpenStackDriverSettings } from '../../../src/drivers/cloud/openstack/openstack-cloud-driver';
 import { systemClock } from '../../../src/domain';
+import { httpDate } from '../../../src/drivers/cloud/openstack/http';
+import { livenessWait } from '../../../src/steps/verify-fenced';
 import { OpenStackStub, STUB_PASSWORD, stubCloud, stubServer, type Recorded, type StubOptions } from '../../helpers/openstack-stub';
 import pino from 'pino';
 
@@ -91,16 +93,49 @@ test('openstack driver: listHosts without os-aggregates still lists hosts', asyn
   t.deepEqual(hosts.map((h) => [h.name, h.aggregates, h.reserved]), [['compute-a', [], false], ['compute-b', [], false]]);
 });
 
-test('openstack driver: getService maps the service, Nova times read as UTC', async (t) => {
+test('openstack driver: getService maps the service, Nova times read as UTC, observedAt from the answer\'s Date', async (t) => {
   const { stub, driver } = await setup(t);
+  stub.date = 'Sun, 01 Mar 2026 10:00:14 GMT';
   t.deepEqual(await driver.getService('compute-b'), {
-    host: 'compute-b', state: 'down', status: 'disabled', forcedDown: true, updatedAt: '2026-03-01T09:00:00.000Z', disabledReason: 'fenced',
+    host: 'compute-b', state: 'down', status: 'disabled', forcedDown: true, updatedAt: '2026-03-01T09:00:00.000Z', disabledReason: 'fenced', observedAt: '2026-03-01T10:00:14.000Z',
   });
-  t.deepEqual(await driver.getService('compute-a'), { host: 'compute-a', state: 'up', status: 'enabled', forcedDown: false, updatedAt: '2026-03-01T10:00:00.000Z' });
+  t.deepEqual(await driver.getService('compute-a'), {
+    host: 'compute-a', state: 'up', status: 'enabled', forcedDown: false, updatedAt: '2026-03-01T10:00:00.000Z', observedAt: '2026-03-01T10:00:14.000Z',
+  });
   const lookup = stub.calls('compute', 'GET', '/os-services')[0]!;
   t.is(lookup.query.get('binary'), 'nova-compute');
   t.is(lookup.query.get('host'), 'compute-b');
   await t.throwsAsync(driver.getService('compute-nope'), { code: 'RSR_CLOUD_NOT_FOUND', message: 'Compute host compute-nope could not be found.' });
+});
+
+test('openstack driver: getService without a readable Date has no observedAt, and the liveness check then takes the fixed wait', async (t) => {
+  const { stub, driver } = await setup(t);
+  // Node's own Date (the stub's wall clock) is read as it is.
+  const before = Date.now();
+  const observed = Date.parse((await driver.getService('compute-a')).observedAt ?? '');
+  t.true(observed >= Math.floor(before / 1000) * 1000 && observed <= Date.now(), 'Node\'s default Date is read');
+
+  stub.date = null;
+  const none = await driver.getService('compute-a');
+  t.false('observedAt' in none, 'no Date header: no observedAt');
+  t.like(livenessWait(none, 12), { basis: 'fixed', waitMs: 12_000 });
+  for (const garbled of ['yesterday', '2026-03-01T10:00:14Z', 'Sun, 01 Mar 2026 10:00:14', 'Mon, 01 Mar 2026 10:00:14 GMT', 'Sun, 31 Feb 2026 10:00:14 GMT', 'Sunday, 01-Mar-26 10:00:14 GMT']) {
+    stub.date = garbled;
+    const reading = await driver.getService('compute-a');
+    t.is(reading.observedAt, undefined, garbled);
+    t.is(livenessWait(reading, 12).basis, 'fixed', garbled);
+  }
+  stub.date = 'Sun, 01 Mar 2026 10:00:14 GMT';
+  const dated = await driver.getService('compute-a');
+  t.like(livenessWait(dated, 12), { basis: 'age', ageMs: 14_000, waitMs: 0 });
+});
+
+test('httpDate: IMF-fixdate only, to the second, weekday checked', (t) => {
+  t.is(httpDate('Thu, 01 Jan 2026 00:00:07 GMT') as string | undefined, '2026-01-01T00:00:07.000Z');
+  t.is(httpDate(' Thu, 01 Jan 2026 00:00:07 GMT ') as string | undefined, '2026-01-01T00:00:07.000Z');
+  for (const bad of [undefined, null, '', 'Fri, 01 Jan 2026 00:00:07 GMT', 'Thu, 1 Jan 2026 00:00:07 GMT', 'Thu, 01 Jan 2026 24:00:07 GMT', 'Thu Jan  1 00:00:07 2026', 'Thu, 01 Jan 2026 00:00:07 +0000']) {
+    t.is(httpDate(bad), undefined, String(bad));
+  }
 });
 
 test('openstack driver: at ≥ 2.53 services are updated by UUID with the 2.53 bodies', async (t) => {

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { nonRetryable, retryable, type Clock, type ResurrectError } from '../../../domain';
+import { nonRetryable, retryable, type Clock, type IsoTime, type ResurrectError } from '../../../domain';
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
@@ -130,6 +130,21 @@ async function sendOnce(request: HttpRequest, settings: HttpSettings, globalRequ
       details: { ...details, reason },
     });
   }
+}
+
+const IMF_FIXDATE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/**
+ * An HTTP `Date` header (RFC 9110's IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`, what every server sends) as
+ * an ISO time; undefined when missing or not exactly that (the obsolete formats, a garbled or impossible date:
+ * its weekday must match). Whole seconds: servers truncate, so it is never later than the moment it names.
+ */
+export function httpDate(header: string | null | undefined): IsoTime | undefined {
+  const text = header?.trim();
+  if (!text || !IMF_FIXDATE.test(text)) return undefined;
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms) || new Date(ms).toUTCString() !== text) return undefined;
+  return new Date(ms).toISOString() as IsoTime;
 }
 
 function parseBody(text: string, contentType: string | null): unknown {

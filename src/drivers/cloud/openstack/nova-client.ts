@@ -5,9 +5,9 @@
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/Either';
 import type { Logger } from 'pino';
-import { describeErrors, nonRetryable, retryable, type Flavor } from '../../../domain';
+import { describeErrors, nonRetryable, retryable, type Flavor, type IsoTime } from '../../../domain';
 import type { HttpAnswer } from './http';
-import { pathOf } from './http';
+import { httpDate, pathOf } from './http';
 import { raceSignal, type KeystoneSession, type ServiceCall } from './keystone';
 import { atLeast, formatMicroversion, lower, MV, negotiate, parseMicroversion, type Microversion } from './microversion';
 import {
@@ -111,20 +111,39 @@ export class NovaClient {
 
   /** nova-compute services, all or of one host. */
   async listServices(host: string | undefined, signal?: AbortSignal): Promise<NovaService[]> {
-    const query = new URLSearchParams({ binary: 'nova-compute', ...(host === undefined ? {} : { host }) });
-    const body = await this.get(ServicesBody, `/os-services?${query}`, signal);
-    return body.services.filter((s) => s.binary === 'nova-compute' && (host === undefined || s.host === host));
+    return (await this.readServices(host, signal)).services;
   }
 
   /** The one nova-compute service of `host`, or RSR_CLOUD_NOT_FOUND. */
   async service(host: string, signal?: AbortSignal): Promise<NovaService> {
-    const [found] = await this.listServices(host, signal);
+    return (await this.serviceReading(host, signal)).service;
+  }
+
+  /**
+   * The one nova-compute service of `host` and when nova-api answered, on its clock (the response's `Date`
+   * header; undefined when missing or unreadable), or RSR_CLOUD_NOT_FOUND. The `Date` is nova-api's clock, the
+   * clock Nova itself judges `updated_at` against when it reports a service up or down.
+   */
+  async serviceReading(host: string, signal?: AbortSignal): Promise<{ service: NovaService; observedAt?: IsoTime }> {
+    const { services: [found], observedAt } = await this.readServices(host, signal);
     if (!found) {
       throw nonRetryable('RSR_CLOUD_NOT_FOUND', `Compute host ${host} could not be found.`, {
         details: { host, service: 'compute', method: 'GET', path: `/os-services?binary=nova-compute&host=${enc(host)}` },
       });
     }
-    return found;
+    return { service: found, ...(observedAt === undefined ? {} : { observedAt }) };
+  }
+
+  private async readServices(host: string | undefined, signal?: AbortSignal): Promise<{ services: NovaService[]; observedAt?: IsoTime }> {
+    const query = new URLSearchParams({ binary: 'nova-compute', ...(host === undefined ? {} : { host }) });
+    const path = `/os-services?${query}`;
+    const answer = await this.call({ method: 'GET', target: path, idempotent: true, signal });
+    const body = decode(ServicesBody, answer, 'GET', path);
+    const observedAt = httpDate(answer.headers.get('date'));
+    return {
+      services: body.services.filter((s) => s.binary === 'nova-compute' && (host === undefined || s.host === host)),
+      ...(observedAt === undefined ? {} : { observedAt }),
+    };
   }
 
   /** ≥ 2.53: `PUT /os-services/{uuid}`; answers the whole service. Setting a state is safe to repeat. */

@@ -101,8 +101,10 @@ export class OpenStackCloudDriver implements CloudDriver {
     return toHosts(services, aggregates, hypervisors, { reservedKey: this.reservedKey });
   }
 
+  /** With `observedAt` from the `Date` header of the same nova-api answer (undefined when it has none readable). */
   async getService(host: string, options?: CallOptions): Promise<ComputeService> {
-    return toService(await this.nova.service(host, options?.signal));
+    const { service, observedAt } = await this.nova.serviceReading(host, options?.signal);
+    return { ...toService(service), ...(observedAt === undefined ? {} : { observedAt }) };
   }
 
   async setServiceForcedDown(host: string, forcedDown: boolean, options?: CallOptions): Promise<ComputeService> {

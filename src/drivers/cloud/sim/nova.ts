@@ -1,5 +1,5 @@
 import type { ComputeService, Host, Instance, InstanceStatus, Migration } from '../../../domain';
-import { nonRetryable, retryable } from '../../../domain';
+import { isoNow, nonRetryable, retryable } from '../../../domain';
 import type { ActionAccepted } from '../port';
 import type { WorldCore } from './core';
 import { fits, pickHost } from './scheduler';
@@ -287,8 +287,10 @@ export class SimNova {
     return this.core.images.has(imageId) && !this.core.parts.faults.imageGone(imageId);
   }
 
+  /** A reading of the service as the API answers it: `observedAt` is the sim clock, the clock `updatedAt` is on. */
   private service(h: SimHostRecord): ComputeService {
-    return serviceView(h, this.core.now(), this.core.parts.serviceDownTimeMs);
+    const now = this.core.now();
+    return { ...serviceView(h, now, this.core.parts.serviceDownTimeMs), observedAt: isoNow(now) };
   }
 
   private checkTarget(i: SimInstanceRecord, target: string): void {

@@ -125,6 +125,13 @@ export function novaRoutes(options: NovaRouteOptions) {
       reply.headers(microversionHeaders(mv));
     });
 
+    // Nova's Date is the world's clock, not Node's: the clock of every `updated_at` served here (a manual or
+    // offset clock in tests, the wall clock under `sim serve`), as a real nova-api's Date and its database's
+    // times are one clock. Errors and version documents included. (Keystone's is the wall clock, its tokens'.)
+    app.addHook('onSend', async (_request, reply) => {
+      reply.header('date', new Date(world.clock.now()).toUTCString());
+    });
+
     app.setErrorHandler((error, request, reply) => {
       const { status, message, headers } = describeFailure(error);
       if (status >= 500 && !(error instanceof HttpFault)) options.log.debug({ err: toResurrectError(error).message, url: request.url }, 'sim nova answers an error');

@@ -77,6 +77,11 @@ async function resurrect(n: number, engine: Awaited<ReturnType<typeof startServe
   const seconds = await allElsewhere(ids, t0, 300_000);
   const closed = await engine.settle(incident.id, 300_000);
   if (closed.outcome !== 'recovered') throw new Error(`Resurrect's incident ${incident.id} ended ${closed.outcome}`);
+  // The operator's way back, through Resurrect: it also ends the failure's dedupe window, so that the next
+  // run's failure of the same host is a new incident rather than a late duplicate of this one.
+  const returned = await engine.api<{ incident: { id: string } }>('POST', `/api/v1/hosts/${VICTIM}/return`, {});
+  if (returned.status !== 201) throw new Error(`return of ${VICTIM} answered ${returned.status}: ${JSON.stringify(returned.json)}`);
+  await engine.settle(returned.json.incident.id, 300_000);
   return seconds;
 }
 

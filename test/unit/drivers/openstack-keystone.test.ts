@@ -79,14 +79,16 @@ test('openstack keystone: the token (X-Subject-Token) is reused until shortly be
 });
 
 test('openstack keystone: a short-lived token is renewed in the last quarter of its life', async (t) => {
-  const stub = await stubbed(t, { tokenLifetimeMs: 8000 });
+  // The stub's token times are real time, our clock real time plus an offset: the lifetime is long enough that
+  // the real seconds a loaded machine spends between the calls cannot push the first renewal check past 3/4.
+  const stub = await stubbed(t, { tokenLifetimeMs: 80_000 });
   const clock = new SteppedClock();
   const driver = new OpenStackCloudDriver(loadCloudConfig({ env: passwordEnv(stub.authUrl) }), { clock });
   await driver.getInstance('vm-1');
-  clock.offset = 5000;
+  clock.offset = 50_000;
   await driver.getInstance('vm-1');
   t.is(stub.authCount(), 1);
-  clock.offset = 6500;
+  clock.offset = 65_000;
   await driver.getInstance('vm-1');
   t.is(stub.authCount(), 2);
 });

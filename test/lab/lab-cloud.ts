@@ -128,6 +128,12 @@ export class LabCloud {
       await this.nova('DELETE', `/servers/${server.id}`, undefined, { ok: [204, 404] });
     }
     await this.until(async () => (await this.servers()).length === 0, 'every server deleted', timeoutMs);
+    // A compute frees a deleted instance's usage a moment after Nova stops listing it: the next test reads
+    // hypervisor usage, so wait until no hypervisor counts an instance any more.
+    await this.until(async () => {
+      const answer = await this.nova('GET', '/os-hypervisors/detail', undefined, { microversion: '2.87' });
+      return (answer.json.hypervisors as { vcpus_used: number }[]).every((h) => h.vcpus_used === 0);
+    }, 'every hypervisor idle', timeoutMs);
   }
 
   async instanceActions(id: string): Promise<InstanceAction[]> {

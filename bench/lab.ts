@@ -11,6 +11,7 @@
  *   npm run lab:up && npm run bench:lab
  *   RESURRECT_BENCH_SIZES=3,10,30  RESURRECT_BENCH_RUNS=3  RESURRECT_BENCH_MASAKARI_RUNS=1
  *   RESURRECT_BENCH_MASAKARI_DEFAULT_SIZES=3 (sizes measured with the 180 s wait; "" for none)
+ *   RESURRECT_BENCH_TRAIL=1 prints each Resurrect run's audit trail, timed from the report
  */
 import { spawnSync } from 'node:child_process';
 import pino from 'pino';
@@ -25,6 +26,7 @@ const SIZES = list(process.env.RESURRECT_BENCH_SIZES, '3,10,30');
 const RUNS = Number(process.env.RESURRECT_BENCH_RUNS ?? 3);
 const MASAKARI_RUNS = Number(process.env.RESURRECT_BENCH_MASAKARI_RUNS ?? 1);
 const MASAKARI_DEFAULT_SIZES = list(process.env.RESURRECT_BENCH_MASAKARI_DEFAULT_SIZES, '3');
+const TRAIL = process.env.RESURRECT_BENCH_TRAIL === '1';
 const LAB_WAIT = 30;
 const DEFAULT_WAIT = 180;
 
@@ -77,6 +79,13 @@ async function resurrect(n: number, engine: Awaited<ReturnType<typeof startServe
   const seconds = await allElsewhere(ids, t0, 300_000);
   const closed = await engine.settle(incident.id, 300_000);
   if (closed.outcome !== 'recovered') throw new Error(`Resurrect's incident ${incident.id} ended ${closed.outcome}`);
+  if (TRAIL) {
+    // Where the time went: every audited transition, in seconds from the report.
+    for (const record of await engine.trail(incident.id)) {
+      const at = ((Date.parse(record.at) - t0) / 1000).toFixed(2).padStart(6);
+      say(`    ${at} ${(record.recoveryId ?? '').slice(-6).padEnd(6)} ${record.type.padEnd(10)} ${record.message.slice(0, 150)}`);
+    }
+  }
   // The operator's way back, through Resurrect: it also ends the failure's dedupe window, so that the next
   // run's failure of the same host is a new incident rather than a late duplicate of this one.
   const returned = await engine.api<{ incident: { id: string } }>('POST', `/api/v1/hosts/${VICTIM}/return`, {});

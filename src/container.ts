@@ -13,6 +13,7 @@ import type { Clock } from './domain';
 import { systemClock } from './domain';
 import type { CloudDriver } from './drivers/cloud/port';
 import { CLOUD_DRIVER } from './drivers/cloud/port';
+import { connectCloud } from './drivers/cloud/connect';
 import { RateLimitedCloud } from './drivers/cloud/rate-limited-cloud';
 import type { SimWorld } from './drivers/cloud/sim/world';
 import { createSimCloud } from './drivers/cloud/sim/sim-cloud';
@@ -80,6 +81,8 @@ export interface App {
   readonly redis: Redis;
   /** The mass-failure breaker's operator side (status, approve, close); it counts and holds only when `breaker.enabled`. */
   readonly breaker: MassFailureBreaker;
+  /** Reaches the cloud once at start (log in, API version), logging what it reached or why not; never throws. */
+  connectCloud(): Promise<boolean>;
   /** Creates (once) the worker of this process; `start` it to process recoveries. */
   worker(): RecoveryWorker;
   close(options?: { abrupt?: boolean }): Promise<void>;
@@ -237,6 +240,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     world,
     redis,
     breaker: container.get(MassFailureBreaker),
+    connectCloud: () => connectCloud(container.get<CloudDriver>(CLOUD_DRIVER), log.child({ driver: 'cloud' })),
     worker: () => (worker ??= container.get(RecoveryWorker)),
     async close(closeOptions = {}) {
       container.get(Engine).close(); // live event feeds hold their own connections

@@ -28,18 +28,23 @@ const PROMOTION_TTL_MS = 5_000;
 const SWEEP_MS = 2_000;
 /** With no global limit, a sweep still hands out at most this many jobs at once. */
 const UNLIMITED_BATCH = 256;
+/** How far down the line a promotion looks for recoveries whose target has room. */
+const PROMOTE_SCAN = 1_000;
 
 /**
  * KEYS: 1 waiting (zset rank→id), 2 promoted (hash id→until ms), 3 global slots (zset id→lease end),
- * 4 target slots (zset, or any key when there is no target).
- * ARGV: 1 id, 2 rank, 3 now ms, 4 lease ms, 5 global limit, 6 target limit, 7 '1' when there is a target.
- * Returns {1} when admitted, else {0, position, waiting}.
+ * 4 target slots (zset, or any key when there is no target), 5 targets of waiting recoveries (hash id→host).
+ * ARGV: 1 id, 2 rank, 3 now ms, 4 lease ms, 5 global limit, 6 target limit, 7 '1' when there is a target,
+ * 8 the target host ('' for none).
+ * Returns {1} when admitted, else {0, position, waiting}. Either way a promise made to this id is spent: a
+ * promoted job that finds its slot taken after all goes back in line, free to be promoted at the next release.
  */
 const ACQUIRE = `
 local id, rank, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local limit, targetLimit, hasTarget = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if hasTarget then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now) end
+redis.call('HDEL', KEYS[2], id)
 if redis.call('ZSCORE', KEYS[3], id) then
   redis.call('ZADD', KEYS[3], now + lease, id)
   if hasTarget then redis.call('ZADD', KEYS[4], now + lease, id) end
@@ -53,24 +58,62 @@ if position < free and targetFree then
   redis.call('ZADD', KEYS[3], now + lease, id)
   if hasTarget then redis.call('ZADD', KEYS[4], now + lease, id) end
   redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[5], id)
   return {1}
 end
+redis.call('HSET', KEYS[5], id, ARGV[8])
 return {0, position, redis.call('ZCARD', KEYS[1])}
 `;
 
-/** KEYS: 1 waiting, 2 promoted, 3 global slots. ARGV: 1 now, 2 global limit, 3 ttl, 4 batch when unlimited. */
+/**
+ * Picks who gets the free slots: the head of the line, skipping a recovery whose target host is full (it
+ * would only be refused and lose its turn), counting the promises still on their way as taken (a sweep
+ * between a release and the promoted job's arrival must not promise the same slot twice).
+ * KEYS: 1 waiting, 2 promoted, 3 global slots, 4 targets of waiting recoveries.
+ * ARGV: 1 now, 2 global limit, 3 ttl, 4 batch when unlimited, 5 target limit, 6 prefix of target slot keys,
+ * 7 how far down the line to look.
+ */
 const PROMOTE = `
 local now, limit, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local targetLimit, targetPrefix = tonumber(ARGV[5]), ARGV[6]
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local free = limit > 0 and (limit - redis.call('ZCARD', KEYS[3])) or tonumber(ARGV[4])
+local used = {}
+local function usedOn(target)
+  if used[target] == nil then
+    redis.call('ZREMRANGEBYSCORE', targetPrefix .. target, '-inf', now)
+    used[target] = redis.call('ZCARD', targetPrefix .. target)
+  end
+  return used[target]
+end
+local function targetOf(id)
+  local target = redis.call('HGET', KEYS[4], id)
+  if target and target ~= '' and targetLimit > 0 then return target end
+  return nil
+end
+local pending = 0
+local promised = redis.call('HGETALL', KEYS[2])
+for i = 1, #promised, 2 do
+  local id = promised[i]
+  if tonumber(promised[i + 1]) < now then
+    redis.call('HDEL', KEYS[2], id)
+  else
+    pending = pending + 1
+    local target = targetOf(id)
+    if target then used[target] = usedOn(target) + 1 end
+  end
+end
+local free = limit > 0 and (limit - redis.call('ZCARD', KEYS[3]) - pending) or tonumber(ARGV[4])
 if free <= 0 then return {} end
 local out = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, free - 1)) do
-  local promised = tonumber(redis.call('HGET', KEYS[2], id) or '0')
-  if promised < now then
-    redis.call('HSET', KEYS[2], id, now + ttl)
-    table.insert(out, id)
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[7]) - 1)) do
+  if #out >= free then break end
+  if redis.call('HEXISTS', KEYS[2], id) == 0 then
+    local target = targetOf(id)
+    if not target or usedOn(target) < targetLimit then
+      if target then used[target] = used[target] + 1 end
+      redis.call('HSET', KEYS[2], id, now + ttl)
+      table.insert(out, id)
+    end
   end
 end
 return out
@@ -104,8 +147,8 @@ export class Admission implements RecoveryGate {
     },
     readonly limits: AdmissionLimits,
   ) {
-    deps.redis.defineCommand('rsrAdmit', { numberOfKeys: 4, lua: ACQUIRE });
-    deps.redis.defineCommand('rsrPromote', { numberOfKeys: 3, lua: PROMOTE });
+    deps.redis.defineCommand('rsrAdmit', { numberOfKeys: 5, lua: ACQUIRE });
+    deps.redis.defineCommand('rsrPromote', { numberOfKeys: 4, lua: PROMOTE });
   }
 
   private get commands(): Commands {
@@ -119,8 +162,8 @@ export class Admission implements RecoveryGate {
     if (this.limits.global <= 0 && (!target || this.limits.perTargetHost <= 0)) return GO;
     const rank = await this.rankOf(recovery);
     const [admitted, position, waiting] = await this.commands.rsrAdmit(
-      keys.admissionWaiting(), keys.admissionPromoted(), keys.admissionSlots('global'), keys.admissionSlots(`target:${target ?? '-'}`),
-      recovery.id, rank, Date.now(), this.limits.leaseMs ?? LEASE_MS, this.limits.global, this.limits.perTargetHost, target ? '1' : '0',
+      keys.admissionWaiting(), keys.admissionPromoted(), keys.admissionSlots('global'), keys.admissionSlots(`target:${target ?? '-'}`), keys.admissionTargets(),
+      recovery.id, rank, Date.now(), this.limits.leaseMs ?? LEASE_MS, this.limits.global, this.limits.perTargetHost, target ? '1' : '0', target ?? '',
     );
     if (admitted === 1) return GO;
     return {
@@ -133,7 +176,10 @@ export class Admission implements RecoveryGate {
     const gated = recoveries.filter((r) => r.subject.instance);
     if (gated.length === 0 || (this.limits.global <= 0 && this.limits.perTargetHost <= 0)) return;
     const multi = this.deps.redis.multi();
-    for (const recovery of gated) multi.zadd(this.deps.keys.admissionWaiting(), 'NX', await this.rankOf(recovery), recovery.id);
+    for (const recovery of gated) {
+      multi.zadd(this.deps.keys.admissionWaiting(), 'NX', await this.rankOf(recovery), recovery.id);
+      if (typeof recovery.params.target === 'string') multi.hset(this.deps.keys.admissionTargets(), recovery.id, recovery.params.target);
+    }
     await multi.exec();
   }
 
@@ -155,7 +201,9 @@ export class Admission implements RecoveryGate {
     if (target) multi.zrem(keys.admissionSlots(`target:${target}`), recovery.id);
     // A finished or held recovery must not block the line; a held one gets its place back (the same rank)
     // when it comes back to the gate.
-    if (reason === 'done' || reason === 'held') multi.zrem(keys.admissionWaiting(), recovery.id).hdel(keys.admissionPromoted(), recovery.id);
+    if (reason === 'done' || reason === 'held') {
+      multi.zrem(keys.admissionWaiting(), recovery.id).hdel(keys.admissionPromoted(), recovery.id).hdel(keys.admissionTargets(), recovery.id);
+    }
     await multi.exec();
     await this.promote();
   }
@@ -164,8 +212,8 @@ export class Admission implements RecoveryGate {
   async promote(): Promise<string[]> {
     const { keys, log } = this.deps;
     const ids = await this.commands.rsrPromote(
-      keys.admissionWaiting(), keys.admissionPromoted(), keys.admissionSlots('global'),
-      Date.now(), this.limits.global, PROMOTION_TTL_MS, UNLIMITED_BATCH,
+      keys.admissionWaiting(), keys.admissionPromoted(), keys.admissionSlots('global'), keys.admissionTargets(),
+      Date.now(), this.limits.global, PROMOTION_TTL_MS, UNLIMITED_BATCH, this.limits.perTargetHost, keys.admissionSlots('target:'), PROMOTE_SCAN,
     );
     for (const id of ids) {
       await this.deps.enqueue(id).catch((err: unknown) => log.warn({ err, recovery: id }, `could not hand a slot to ${id}; the next sweep retries`));

@@ -48,6 +48,8 @@ export class Keys {
   admissionPromoted(): string { return `${this.prefix}:admission:promoted`; }
   /** Slot holders of one pool (`global`, `target:<host>`): id → lease end (ms). */
   admissionSlots(pool: string): string { return `${this.prefix}:admission:slots:${pool}`; }
+  /** The target host each waiting recovery will land on ('' for none), so a freed slot goes to one that fits. */
+  admissionTargets(): string { return `${this.prefix}:admission:targets`; }
 
   /** The mass-failure breaker (breaker.ts): the scopes it has seen (set). */
   breakerScopes(): string { return `${this.prefix}:breaker:scopes`; }

@@ -28,6 +28,7 @@ export async function serve(options: GlobalOptions & { port?: string; host?: str
   if (config.cloud.driver === 'sim') {
     log.warn('this API process builds a simulated cloud of its own: plans and policy facts come from that world, not from the engine\'s (use `resurrect sim serve` and cloud.driver: openstack to share one)');
   }
+  void app.connectCloud();
   if (options.worker) app.worker().start(options.concurrency ? Number(options.concurrency) : config.worker.concurrency);
 
   const api = { ...config.api, host, port };

@@ -59,6 +59,7 @@ export async function start(options: StartOptions): Promise<number> {
   }
 
   const embedded = config.worker.embedded && options.worker !== false;
+  void app.connectCloud();
   if (embedded) app.worker().start(options.concurrency ? Number(options.concurrency) : config.worker.concurrency);
   const subscriber = new Redis(redis.url);
   const stopControl = await serveSimControl({

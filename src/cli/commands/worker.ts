@@ -19,6 +19,7 @@ export async function worker(options: GlobalOptions & { concurrency?: string; na
   if (config.cloud.driver === 'sim') {
     log.warn('this worker drives a simulated cloud of its own: point workers at a shared cloud (`resurrect sim serve` and cloud.driver: openstack) so they act on one world');
   }
+  void app.connectCloud();
   const recoveries = app.worker();
   recoveries.start(options.concurrency ? Number(options.concurrency) : config.worker.concurrency);
   log.info({ redis: redactRedisUrl(url), prefix, worker: recoveries.name }, `worker ${recoveries.name} ready on ${redactRedisUrl(url)} (prefix ${prefix})`);

@@ -56,4 +56,9 @@ export interface CloudDriver {
    * (→ `completed`) before Nova lets its forced_down be lifted. An unknown host is RSR_CLOUD_NOT_FOUND.
    */
   listEvacuations(sourceHost: string, options?: CallOptions): Promise<Migration[]>;
+  /**
+   * Optional: log in and agree on the API version now, ahead of the first recovery, whose first call would
+   * otherwise pay for it (a Keystone token, the version document). Resolves to a line saying what was reached.
+   */
+  connect?(options?: CallOptions): Promise<string>;
 }

@@ -12,6 +12,11 @@ import type { ActionAccepted, CallOptions, CloudDriver } from './port';
 export class RateLimitedCloud implements CloudDriver {
   constructor(private readonly inner: CloudDriver, private readonly bucket: TokenBucket, private readonly log: Logger) {}
 
+  // Not limited: one call per process start, before any recovery runs.
+  get connect(): CloudDriver['connect'] {
+    return this.inner.connect ? (options) => this.inner.connect!(options) : undefined;
+  }
+
   listHosts(options?: CallOptions): Promise<Host[]> {
     return this.limited('listHosts', options, () => this.inner.listHosts(options));
   }

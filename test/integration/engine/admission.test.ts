@@ -79,6 +79,49 @@ test('a target host takes at most perTargetHost recoveries at once; other target
   t.is((await gate.enter(second)).kind, 'go');
 });
 
+test('a freed slot goes to the first in line whose target has room; a full target keeps its place, not a lost turn', async (t) => {
+  const client = redis.connection();
+  const { gate, handed } = await admission(client, { global: 10, perTargetHost: 1 });
+  const holderA = vm('vm-a0', 'gold', { target: 'compute-a' });
+  const holderB = vm('vm-b0', 'gold', { target: 'compute-b' });
+  // Gold before bronze: the VM for the full compute-a is ahead of the one for compute-b.
+  const nextA = vm('vm-a1', 'gold', { target: 'compute-a' });
+  const nextB = vm('vm-b1', 'bronze', { target: 'compute-b' });
+  t.is((await gate.enter(holderA)).kind, 'go');
+  t.is((await gate.enter(holderB)).kind, 'go');
+  await gate.enlist([nextA, nextB]);
+  t.like(await gate.enter(nextA), { kind: 'wait' });
+  t.like(await gate.enter(nextB), { kind: 'wait' });
+
+  await gate.leave(holderB, 'done');
+  t.deepEqual(handed, ['vm-b1'], 'compute-a is still full: its VM is not handed a job only to be refused');
+  t.deepEqual(await gate.promote(), [], 'a sweep before vm-b1 arrives does not promise its slot again');
+  t.is((await gate.enter(nextB)).kind, 'go');
+
+  // Before the fix, vm-a1 had been handed a job at the first release, refused, and then skipped by every
+  // promotion for PROMOTION_TTL_MS: a freed compute-a slot sat idle for 5 s.
+  await gate.leave(holderA, 'done');
+  t.deepEqual(handed, ['vm-b1', 'vm-a1'], 'the compute-a slot goes to vm-a1 at once');
+  t.is((await gate.enter(nextA)).kind, 'go');
+});
+
+test('a promoted job that finds its slot taken after all goes back in line and is promoted at the next release', async (t) => {
+  const client = redis.connection();
+  const { gate, handed } = await admission(client, { global: 1, perTargetHost: 0 });
+  const holder = vm('vm-holder', 'gold');
+  const promised = vm('vm-promised', 'gold', {}, '2026-11-25T09:00:00.000Z');
+  const sneaky = vm('vm-sneaky', 'gold', {}, '2026-11-25T08:00:00.000Z');
+  t.is((await gate.enter(holder)).kind, 'go');
+  t.like(await gate.enter(promised), { kind: 'wait' });
+  await gate.leave(holder, 'done');
+  t.deepEqual(handed, ['vm-promised']);
+  // An earlier-ranked recovery reaches the gate first and takes the slot.
+  t.is((await gate.enter(sneaky)).kind, 'go');
+  t.like(await gate.enter(promised), { kind: 'wait' }, 'refused: the slot went to a better-ranked one');
+  await gate.leave(sneaky, 'done');
+  t.deepEqual(handed, ['vm-promised', 'vm-promised'], 'its spent promise does not keep it out of the next slot');
+});
+
 test('a slot whose holder stopped renewing (a killed worker) frees itself after its lease', async (t) => {
   const client = redis.connection();
   const { gate } = await admission(client, { global: 1, perTargetHost: 0, leaseMs: 300 });

@@ -87,6 +87,10 @@ export class OpenStackCloudDriver implements CloudDriver {
     return formatMicroversion(await this.nova.microversion(options?.signal));
   }
 
+  async connect(options?: CallOptions): Promise<string> {
+    return `cloud ${this.cloud.name}: logged in, compute API microversion ${await this.microversion(options)}`;
+  }
+
   async listHosts(options?: CallOptions): Promise<Host[]> {
     const signal = options?.signal;
     const [services, aggregates, hypervisors] = await Promise.all([

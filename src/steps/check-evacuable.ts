@@ -1,7 +1,7 @@
 import * as t from 'io-ts';
 import { nonRetryable } from '../domain';
 import { defineStep } from '../plugins/api';
-import { evacuatedElsewhere, latestEvacuation } from './evacuation-state';
+import { evacuatedElsewhere, latestEvacuation, migrationsMatter } from './evacuation-state';
 
 /**
  * Everything that must hold before an evacuation, checked before acting:
@@ -20,7 +20,7 @@ export const checkEvacuable = defineStep({
       throw nonRetryable('RSR_NOT_FENCED', `refusing to evacuate ${instance}: ${host} is not confirmed fenced`, { details: { host, instance } });
     }
     const server = await drivers.cloud.getInstance(instance, { signal });
-    const latest = latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host);
+    const latest = migrationsMatter(server, host) ? latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host) : undefined;
     if (evacuatedElsewhere(server, latest, host)) {
       return { action: 'none' as const, name: server.name, targetHost: server.host, reason: `already ${server.status} on another host` };
     }

@@ -1,7 +1,7 @@
 import * as t from 'io-ts';
 import { nonRetryable, retryable } from '../domain';
 import { defineStep } from '../plugins/api';
-import { evacuatedElsewhere, inFlight, latestEvacuation } from './evacuation-state';
+import { evacuatedElsewhere, inFlight, latestEvacuation, migrationsMatter } from './evacuation-state';
 import { pollUntil, secondsParam } from './poll';
 
 /**
@@ -24,7 +24,7 @@ export const evacuateInstance = defineStep({
       throw nonRetryable('RSR_NOT_FENCED', `refusing to evacuate ${instance}: ${host} is not confirmed fenced`, { details: { host, instance } });
     }
     const server = await drivers.cloud.getInstance(instance, { signal });
-    const latest = latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host);
+    const latest = migrationsMatter(server, host) ? latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host) : undefined;
     if (evacuatedElsewhere(server, latest, host)) return startIfNeeded(server.host, false);
     // Placement found no host with room at fan-out: say so now rather than let Nova fail it VM by VM.
     const noTarget = recovery.params.noTarget;
@@ -50,6 +50,10 @@ export const evacuateInstance = defineStep({
     }
     const landed = await pollUntil(context, async () => {
       const now = await drivers.cloud.getInstance(instance, { signal });
+      // Running elsewhere with no task left is done whatever the records say; a rebuild still going on (a task
+      // state) has nothing to decide yet. Only then are the records read: one Nova read per poll, not two.
+      if (now.host !== host && now.status === 'ACTIVE' && now.taskState === null) return now;
+      if (now.taskState !== null) return undefined;
       const migration = latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host);
       if (evacuatedElsewhere(now, migration, host)) return now;
       if (migration && (migration.status === 'error' || migration.status === 'failed')) {

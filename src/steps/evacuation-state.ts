@@ -7,6 +7,15 @@ const SUCCEEDED: ReadonlySet<Migration['status']> = new Set(['done', 'completed'
 export const latestEvacuation = (migrations: readonly Migration[], source: string): Migration | undefined =>
   migrations.find((m) => m.type === 'evacuation' && m.source === source);
 
+/**
+ * Whether the migration records can change the verdict on `server`. Nova sets task_state REBUILDING before it
+ * creates an evacuation's migration record, and clears it only when the evacuation ends (done, or failed with
+ * the instance in ERROR): an instance still on `source` with no task state has no evacuation in flight, and
+ * evacuatedElsewhere says false without the records. Saves a Nova read per check of every instance that has
+ * not moved yet, which is all of them before a fan-out.
+ */
+export const migrationsMatter = (server: Instance, source: string): boolean => server.host !== source || server.taskState !== null;
+
 export const inFlight = (migration: Migration | undefined): boolean => migration !== undefined && IN_FLIGHT.has(migration.status);
 
 /**

@@ -90,6 +90,23 @@ test('return-to-service: powered on once, forced_down lifted only after Nova ref
   t.deepEqual(h.world.splitBrains(), []);
 });
 
+test('return-to-service: returned within service_down_time of the failure, the host is enabled only after its nova-compute reports, not on the stamp of our own forced_down lift', async (t) => {
+  // Nova still calls the service up (last heartbeat within service_down_time) once forced_down is lifted, and
+  // the lift moves updated_at: the first bench on a real Nova took that for a heartbeat and enabled a host whose
+  // compute had not reported yet. Here: service_down_time 1 h, a first report 1 s (real) after nova-compute starts.
+  const h = await startEngine(redis, { world: bootingWorld({ serviceDownTimeMs: 3_600_000, latency: { completeMs: { hostBoot: 300_000, serviceReport: 1_000_000 } } }) });
+  t.teardown(() => h.close());
+  await fencedAndEvacuated(h);
+  const { incident } = await h.app.engine.returnHost('compute-1', { by: 'alice' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered', closed.reason);
+  const story = h.world.events().map((e) => e.message);
+  const lift = story.indexOf('compute-1 forced_down=false');
+  const heartbeat = story.indexOf('nova-compute on compute-1 is heartbeating again');
+  const enabled = story.indexOf('compute-1 enabled');
+  t.true(lift >= 0 && heartbeat > lift && enabled > heartbeat, `lift ${lift}, first heartbeat ${heartbeat}, enabled ${enabled}:\n${story.join('\n')}`);
+});
+
 test('return-to-service: with reenable false the service comes back up but stays disabled, with a reason naming who returned it', async (t) => {
   const h = await startEngine(redis, { world: bootingWorld() });
   t.teardown(() => h.close());

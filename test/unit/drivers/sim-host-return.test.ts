@@ -135,3 +135,25 @@ test('sim: a repair at once (recoverHost) heartbeats at once, as before', async 
   w.recoverHost('h1');
   t.is((await driver.getService('h1')).state, 'up');
 });
+
+test("sim: a write to the service record (forced_down, disable) moves its updated_at as Nova's does, not its liveness", async (t) => {
+  const { w, clock, driver } = world();
+  w.failHost('h1', 'power');
+  const stoppedAt = Date.parse((await driver.getService('h1')).updatedAt);
+  await clock.advance(3_000);
+  const forced = await driver.setServiceForcedDown('h1', true);
+  t.is(Date.parse(forced.updatedAt), clock.now(), 'the PUT stamped the record');
+  t.is(forced.state, 'down');
+  await clock.advance(2_000);
+  const disabled = await driver.setServiceEnabled('h1', false, 'fenced');
+  t.is(Date.parse(disabled.updatedAt), clock.now());
+  t.true(Date.parse(disabled.updatedAt) > stoppedAt);
+  t.is(disabled.state, 'down', 'no heartbeat came: still down');
+  // Before its power-on, nothing but our writes moved the stamp; a heartbeat after the power-on is newer still.
+  await w.powerDevice('h1').on();
+  await clock.advance(15_000);
+  const back = await driver.getService('h1');
+  t.true(Date.parse(back.updatedAt) > Date.parse(disabled.updatedAt), 'heartbeating again');
+  t.is(back.state, 'down', 'forced down all the same');
+  t.is((await driver.setServiceForcedDown('h1', false)).state, 'up');
+});

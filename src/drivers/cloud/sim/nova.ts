@@ -74,6 +74,7 @@ export class SimNova {
           },
         );
       }
+      h.serviceWrittenAt = this.core.now();
       if (h.forcedDown !== forcedDown) {
         h.forcedDown = forcedDown;
         this.core.record({ type: 'service', host, message: `${host} forced_down=${forcedDown}` });
@@ -85,6 +86,7 @@ export class SimNova {
   setServiceEnabled(host: string, enabled: boolean, reason?: string, signal?: AbortSignal): Promise<ComputeService> {
     return this.core.call('setServiceEnabled', host, signal, () => {
       const h = this.core.host(host);
+      h.serviceWrittenAt = this.core.now();
       h.status = enabled ? 'enabled' : 'disabled';
       // Enabling clears the reason, as Nova does; a reason sent with "enable" is dropped rather than refused.
       if (enabled || reason === undefined) delete h.disabledReason;

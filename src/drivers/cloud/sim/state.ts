@@ -45,6 +45,12 @@ export interface SimHostRecord {
    * boot keeps it until its first report (`serviceReport` after its start), as Nova's `updated_at` does.
    */
   heartbeatStoppedAt: number | null;
+  /**
+   * When an API call last wrote the service record (forced_down, enable/disable). Nova's `updated_at` moves
+   * with every write, not only with heartbeats (its liveness is `last_seen_up`, which only heartbeats move):
+   * a reader that takes a newer `updated_at` for a heartbeat is fooled by its own PUT, as found on a real Nova.
+   */
+  serviceWrittenAt: number | null;
   degraded: boolean;
   /** The last failure injected and not yet recovered, for display. */
   failure?: HostFailureMode;
@@ -155,7 +161,7 @@ export function serviceView(h: SimHostRecord, now: number, serviceDownTimeMs: nu
     state: serviceState(h, now, serviceDownTimeMs),
     status: h.status,
     forcedDown: h.forcedDown,
-    updatedAt: isoNow(h.heartbeatStoppedAt ?? now),
+    updatedAt: isoNow(Math.max(h.heartbeatStoppedAt ?? now, h.serviceWrittenAt ?? Number.NEGATIVE_INFINITY)),
     ...(h.disabledReason === undefined ? {} : { disabledReason: h.disabledReason }),
   };
 }

@@ -158,6 +158,7 @@ export class SimWorld extends EventEmitter<{ change: [WorldEvent] }> {
       status: spec.enabled === false ? 'disabled' : 'enabled',
       forcedDown: false,
       heartbeatStoppedAt: null,
+      serviceWrittenAt: null,
       degraded: false,
       claimedOff: new Set(),
       ...(spec.enabled === false && spec.disabledReason !== undefined ? { disabledReason: spec.disabledReason } : {}),

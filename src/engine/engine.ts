@@ -57,6 +57,14 @@ export interface EngineDeps {
 /** How long gathering the facts a policy needs (host, instance) may take before deciding without them. */
 const FACTS_TIMEOUT_MS = 3_000;
 
+/** Why a failure event inside a closed incident's dedupe window opened a new incident (audited). */
+interface CameBack {
+  readonly incident: string;
+  readonly closedAt: string;
+  readonly serviceUpdatedAt: string;
+  readonly why: string;
+}
+
 export interface ReportResult {
   readonly incident: Incident;
   /** False when the event joined an incident already holding its subject. */
@@ -149,7 +157,12 @@ export class Engine {
     // A host being returned to service is down because it boots: its failures join the return (host-return.ts).
     const returning = event.kind === 'instance-down' ? undefined : await openReturnOf(this.deps, event.host);
     if (returning) return joinReturn(this.deps, returning, event);
-    const opened = await incidents.open(candidate, recovery, now);
+    let opened = await incidents.open(candidate, recovery, now);
+    let cameBack: CameBack | undefined;
+    if (!opened.created && (cameBack = await this.cameBackSinceClosed(event, opened.id))) {
+      await incidents.releaseClosed(candidate.dedupeKey, opened.id);
+      opened = await incidents.open(candidate, recovery, now);
+    }
     if (!opened.created) {
       const duplicates = await incidents.countDuplicate(opened.id);
       await audit.write({
@@ -168,8 +181,8 @@ export class Engine {
     }
     await audit.write({
       at: isoNow(now), type: 'incident', incidentId: id, recoveryId, workflow, worker: this.deps.node,
-      message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}${options.workflow ? ` (chosen by ${options.by ?? event.source ?? 'an operator'})` : ''}${decision ? `, SLA ${decision.sla} (policy ${decision.policyVersion}, rule ${decision.rule})` : ''}`,
-      details: { event, ...(decision ? { decision } : {}) },
+      message: `incident opened: ${event.kind} ${candidate.subject} (source ${event.source ?? 'unknown'}); workflow ${workflow}${options.workflow ? ` (chosen by ${options.by ?? event.source ?? 'an operator'})` : ''}${decision ? `, SLA ${decision.sla} (policy ${decision.policyVersion}, rule ${decision.rule})` : ''}${cameBack ? `; not a duplicate of ${cameBack.incident}, closed ${cameBack.closedAt}: ${cameBack.why}` : ''}`,
+      details: { event, ...(decision ? { decision } : {}), ...(cameBack ? { supersedes: cameBack } : {}) },
     });
     // Before the job exists, so a failure that opens the breaker holds its own recovery too. A breaker that
     // cannot count must not keep the incident from being recovered: it is logged, not thrown.
@@ -178,6 +191,35 @@ export class Engine {
     await queue.enqueueRun(recoveryId, jobOptionsFor(recovery.params, registry));
     log.info({ incident: id, recovery: recoveryId, workflow }, `incident ${id} opened: ${event.kind} ${candidate.subject} → ${workflow}`);
     return { incident: candidate, created: true };
+  }
+
+  /**
+   * A host-level failure inside the dedupe window of a closed incident about the same host is a late duplicate
+   * of that failure, unless the host came back since. That incident fenced the host (its evidence is on record)
+   * and left it forced down; if the compute service is no longer forced down and Nova recorded it after the
+   * close (a heartbeat, or the lift itself), someone brought the host back by hand, and this is a new failure of
+   * a host that may run instances again: swallowing it would leave them unrecovered. The way back through
+   * Resurrect (`returnHost`) ends the window itself. An incident that never fenced (notify-only, escalated
+   * before the fence: the host may well be alive) keeps its window, or a monitor repeating itself would open
+   * one incident per report. A cloud that cannot answer in time keeps the duplicate verdict (logged).
+   */
+  private async cameBackSinceClosed(event: FailureEvent, holder: string): Promise<CameBack | undefined> {
+    const { cloud, incidents, log, redis, keys } = this.deps;
+    if (!cloud || event.instance !== undefined) return undefined;
+    const closed = await incidents.get(holder);
+    if (!closed || closed.status === 'open' || closed.closedAt === undefined || closed.kind === 'host-return') return undefined;
+    if (!(await redis.exists(keys.fence(closed.id, event.host)))) return undefined;
+    try {
+      const service = await cloud.getService(event.host, { signal: AbortSignal.timeout(FACTS_TIMEOUT_MS) });
+      if (service.forcedDown || !(Date.parse(service.updatedAt) > Date.parse(closed.closedAt))) return undefined;
+      return {
+        incident: closed.id, closedAt: closed.closedAt, serviceUpdatedAt: service.updatedAt,
+        why: `${event.host} came back since (its compute service is not forced down, updated ${service.updatedAt})`,
+      };
+    } catch (err) {
+      log.warn({ err: (err as Error).message, host: event.host, incident: holder }, `could not tell whether ${event.host} came back since incident ${holder} closed; the event joins it as a duplicate`);
+      return undefined;
+    }
   }
 
   /**

@@ -45,17 +45,6 @@ const CHECK_TIMEOUT_MS = 10_000;
 /** The dedupe keys under which an incident about the host may be open: its failures and its drains. */
 const failureKeys = (host: string) => (['host-down', 'service-down'] as const).map((kind) => dedupeKeyOf({ kind, host: host as HostName }));
 
-/**
- * Deletes a dedupe key held by a closed incident (its dedupe window), atomically: never the key of an incident
- * open (or reopened by a retry) meanwhile. KEYS: 1 subject key, 2 the incident. ARGV: 1 its id.
- */
-const CLEAR_CLOSED = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local data = redis.call('HGET', KEYS[2], 'data')
-if data and cjson.decode(data).status == 'open' then return 0 end
-return redis.call('DEL', KEYS[1])
-`;
-
 export async function returnHost(deps: EngineDeps, rawHost: string, options: HostReturnOptions): Promise<ReportResult> {
   const { incidents, queue, audit, clock, registry, settings, log, redis, keys } = deps;
   const host = decodeOrThrow(HostName, rawHost, 'host') as string;
@@ -106,7 +95,7 @@ export async function returnHost(deps: EngineDeps, rawHost: string, options: Hos
   // the failure it comes back from (while this return is open, failure events join it: see `openReturnOf`).
   for (const key of [hostReturnKey(host), ...failureKeys(host)]) {
     const stale = await redis.get(keys.subject(key));
-    if (stale) await redis.eval(CLEAR_CLOSED, 2, keys.subject(key), keys.incident(stale), stale);
+    if (stale) await incidents.releaseClosed(key, stale);
   }
   const opened = await incidents.open(incident, recovery, now);
   if (!opened.created) {

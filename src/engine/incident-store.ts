@@ -35,6 +35,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1
 return 0
 `;
 
+/**
+ * Deletes a dedupe key held by a closed incident (its dedupe window), atomically: never the key of an incident
+ * open (or reopened by a retry) meanwhile. KEYS: 1 subject key, 2 the incident. ARGV: 1 its id.
+ */
+const CLEAR_CLOSED = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local data = redis.call('HGET', KEYS[2], 'data')
+if data and cjson.decode(data).status == 'open' then return 0 end
+return redis.call('DEL', KEYS[1])
+`;
+
 export class IncidentStore {
   constructor(private readonly redis: Redis, private readonly keys: Keys) {
     redis.defineCommand('rsrOpenIncident', { numberOfKeys: 5, lua: OPEN });
@@ -71,6 +82,14 @@ export class IncidentStore {
     const [data, duplicates] = await this.redis.hmget(this.keys.incident(id), 'data', 'duplicates');
     if (!data) return undefined;
     return { ...(JSON.parse(data) as Incident), duplicates: Number(duplicates ?? 0) as Incident['duplicates'] };
+  }
+
+  /**
+   * Ends the dedupe window of a closed incident under `dedupeKey` early, when what it was about is over (the host
+   * came back). True when the key was released; false when it names another incident or one open again.
+   */
+  async releaseClosed(dedupeKey: string, id: string): Promise<boolean> {
+    return (await this.redis.eval(CLEAR_CLOSED, 2, this.keys.subject(dedupeKey), this.keys.incident(id), id)) === 1;
   }
 
   async countDuplicate(id: string): Promise<number> {

@@ -289,7 +289,8 @@ export function resurrectConfig(dir: string, hosts: readonly string[]): string {
         hosts: Object.fromEntries(hosts.map((host) => [host, [[{ agent: 'fence_ipmilan', hostArgument: 'none', options: fenceIpmilanOptions(host) }]]])),
       },
     },
-    params: { livenessWaitSeconds: NOVA_REPORT_INTERVAL + 3 },
+    // The default window leads report_interval by 2 s (12 over 10): the same lead here.
+    params: { livenessWaitSeconds: NOVA_REPORT_INTERVAL + 2 },
   };
   // One line per fencing level, as docs/deployment.md writes them.
   const doc = new YAML.Document(config);

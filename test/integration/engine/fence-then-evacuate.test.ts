@@ -1,6 +1,9 @@
 import test from 'ava';
+import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
+import { SimCloudDriver } from '../../../src/drivers/cloud/sim/sim-cloud-driver';
 import { useRedis } from '../../helpers/redis';
 import { startEngine } from '../../helpers/engine';
+import { until } from '../../helpers/wait';
 
 const redis = useRedis(test);
 
@@ -119,6 +122,50 @@ test('fence-then-evacuate: two identical host-down events ⇒ one incident, one 
   const late = await h.app.engine.report({ kind: 'host-down', host: 'compute-1', source: 'monitor-c' });
   t.false(late.created);
   t.is(late.incident.id, first.incident.id);
+});
+
+test('fence-then-evacuate: a host brought back by hand (not through host return) that fails again inside the dedupe window is a new incident, and its new instance is evacuated', async (t) => {
+  const h = await startEngine(redis);
+  t.teardown(() => h.close());
+  h.world.failHost('compute-1', 'power');
+  const first = await h.app.engine.report({ kind: 'host-down', host: 'compute-1', source: 'monitor-a' });
+  t.is((await h.waitClosed(first.incident.id)).outcome, 'recovered');
+  // Still fenced and forced down: a late report of the same failure is a duplicate.
+  t.false((await h.app.engine.report({ kind: 'host-down', host: 'compute-1', source: 'monitor-b' })).created);
+
+  // An operator powers it on, lifts forced_down and enables it by hand; a tenant boots there again.
+  const nova = new SimCloudDriver(h.world);
+  await h.world.powerDevice('compute-1').on();
+  await until(async () => (await nova.listEvacuations('compute-1')).every((m) => m.status === 'completed'), 10_000);
+  await nova.setServiceForcedDown('compute-1', false);
+  await nova.setServiceEnabled('compute-1', true);
+  h.world.addInstance({ id: 'vm-new', host: 'compute-1', flavor: { name: 'm1.small', vcpus: 1, ramMb: 2048, extraSpecs: {} }, sharedStorage: true, image: 'img-cirros' });
+
+  h.world.failHost('compute-1', 'power');
+  const again = await h.app.engine.report({ kind: 'host-down', host: 'compute-1', source: 'monitor-a' });
+  t.true(again.created, 'not swallowed by the first incident\'s dedupe window');
+  t.not(again.incident.id, first.incident.id);
+  const closed = await h.waitClosed(again.incident.id);
+  t.is(closed.outcome, 'recovered', closed.reason);
+  t.is(h.world.count('evacuate', 'vm-new', 'accepted'), 1);
+  t.not(h.world.instanceState('vm-new').host, 'compute-1');
+  const opened = (await h.trail(again.incident.id))[0] ?? '';
+  t.regex(opened, new RegExp(`not a duplicate of ${first.incident.id}, closed .*: compute-1 came back since \\(its compute service is not forced down`));
+  t.deepEqual(h.world.splitBrains(), []);
+});
+
+test('fence-then-evacuate: an incident that never fenced keeps its dedupe window (a monitor repeating a false alarm opens no new incident)', async (t) => {
+  const h = await startEngine(redis, { config: { workflows: { ...DEFAULT_WORKFLOWS, 'host-down': 'notify-only' } } });
+  t.teardown(() => h.close());
+  const first = await h.app.engine.report({ kind: 'host-down', host: 'compute-2', source: 'monitor-a' });
+  const recovery = await h.app.engine.recovery(first.incident.recoveryId);
+  await until(async () => (await h.app.engine.recovery(recovery.id)).status === 'waiting', 10_000);
+  await h.app.engine.decide(recovery.id, 'deny', 'alice');
+  await h.waitClosed(first.incident.id);
+  // compute-2 heartbeats all along and was never forced down: still the same false alarm.
+  const again = await h.app.engine.report({ kind: 'host-down', host: 'compute-2', source: 'monitor-a' });
+  t.false(again.created);
+  t.is(again.incident.id, first.incident.id);
 });
 
 test('fence-then-evacuate: a host with no instances resolves at once', async (t) => {

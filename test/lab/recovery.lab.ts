@@ -162,3 +162,28 @@ test('safe re-entry on the real cloud: the fenced host is powered on, Nova compl
   t.true(order.every((i, n) => i >= 0 && (n === 0 || i > order[n - 1]!)), `every step is in the trail, in order: ${trail.map((r) => r.message).join(' | ')}`);
   t.true(trail.some((r) => /lab-operator/.test(r.message) || JSON.stringify(r.details ?? {}).includes('lab-operator')), 'who asked is recorded');
 });
+
+test('safe re-entry with reenable true: the returned host is enabled, and Nova builds a new server on it', async (t) => {
+  await bootOnVictim(1);
+  engine = await startServedEngine(lab.lab, redis.url, redis.newPrefix());
+  await lab.powerOff(VICTIM);
+  const failure = await engine.report('host-down', VICTIM);
+  t.is((await engine.settle(failure.id)).outcome, 'recovered', engine.output().slice(-3000));
+
+  const asked = await engine.api<{ incident: { id: string } }>('POST', `/api/v1/hosts/${VICTIM}/return`, {});
+  t.is(asked.status, 201, JSON.stringify(asked.json));
+  const closed = await engine.settle(asked.json.incident.id);
+  t.is(closed.outcome, 'recovered', engine.output().slice(-3000));
+  const service = await lab.service(VICTIM);
+  t.like(service, { forcedDown: false, state: 'up', status: 'enabled' });
+
+  // The scheduler takes the host again at once: enabled only after its compute reported (not on the stamp of
+  // our own forced_down lift), so its resource provider carries no COMPUTE_STATUS_DISABLED trait any more.
+  const [fresh] = await lab.bootAll([{ name: 'after-return', host: VICTIM, flavorId: lab.lab.flavor.id, imageId: lab.lab.image.id }]);
+  const server = await lab.server(fresh!);
+  t.is(server.status, 'ACTIVE');
+  t.is(server.host, VICTIM);
+  const trail = (await engine.trail(asked.json.incident.id)).map((r) => r.message);
+  const order = [/powered .* on/i, /forced_down of .* lifted/i, /heartbeats again/i, /is enabled: back in service/i].map((p) => trail.findIndex((m) => p.test(m)));
+  t.true(order.every((i, n) => i >= 0 && (n === 0 || i > order[n - 1]!)), `in order: ${trail.join(' | ')}`);
+});

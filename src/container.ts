@@ -14,6 +14,7 @@ import { systemClock } from './domain';
 import type { CloudDriver } from './drivers/cloud/port';
 import { CLOUD_DRIVER } from './drivers/cloud/port';
 import { connectCloud } from './drivers/cloud/connect';
+import { PollPacer } from './engine/poll-pacer';
 import { RateLimitedCloud } from './drivers/cloud/rate-limited-cloud';
 import type { SimWorld } from './drivers/cloud/sim/world';
 import { createSimCloud } from './drivers/cloud/sim/sim-cloud';
@@ -223,6 +224,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     gates,
     escalation,
     compliance,
+    pacer: new PollPacer(config.worker.pollsPerSecond, clock),
     ...(policy ? { policy } : {}),
   }));
   container.bind(RecoveryWorker).toDynamicValue((ctx) => new RecoveryWorker(

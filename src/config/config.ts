@@ -43,6 +43,11 @@ export const ConfigCodec = t.type({
     maxStalledCount: t.number,
     /** On SIGTERM, how long jobs in flight may run on before they are handed back to other workers. */
     shutdownGraceMs: t.number,
+    /**
+     * Polls of the cloud (waiting for an instance, a service) per second from this process, all recoveries
+     * together; 0 = each polls at its own `params.pollIntervalMs`. Size it to the cloud's API workers.
+     */
+    pollsPerSecond: t.number,
   }),
   retry: t.type({ attempts: t.number, backoffMs: t.number }),
   /** Shared by every worker through Redis (docs/reference/configuration.md). 0 = no limit. */
@@ -105,7 +110,7 @@ export const DEFAULT_CONFIG: Config = {
   params: { pollIntervalMs: 250, activeTimeoutSeconds: 600, serviceWaitSeconds: 60, livenessWaitSeconds: 12 },
   paramsByKind: {},
   incidents: { dedupeWindowSeconds: 300 },
-  worker: { embedded: true, concurrency: 16, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalledCount: 5, shutdownGraceMs: 20_000 },
+  worker: { embedded: true, concurrency: 16, lockDurationMs: 10_000, stalledIntervalMs: 5_000, maxStalledCount: 5, shutdownGraceMs: 20_000, pollsPerSecond: 0 },
   retry: { attempts: 5, backoffMs: 2_000 },
   limits: { global: 64, perTargetHost: 8, cloudApi: { ratePerSecond: 0, burst: 0 } },
   breaker: { enabled: true, scope: 'zone', windowSeconds: 120, maxHosts: 0, maxShare: 0.5, minScopeHosts: 4 },

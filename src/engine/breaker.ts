@@ -45,6 +45,12 @@ export const UNKNOWN_SCOPE = 'unknown';
 
 /** How long one list of the cloud's hosts serves for (a burst of failures asks once). */
 const HOSTS_CACHE_MS = 5_000;
+/**
+ * How old a list may be and still answer at once while a fresh one is fetched for the next failure. Zones and
+ * their sizes change over days; listing a whole cloud (services, aggregates, hypervisors) takes Nova a second
+ * when it is busy, and that second was spent before a failure's recovery could even start (found on the lab).
+ */
+const HOSTS_STALE_MS = 10 * 60_000;
 const FACTS_TIMEOUT_MS = 3_000;
 
 export interface BreakerDeps {
@@ -247,7 +253,10 @@ interface HeldEntry {
 
 export class MassFailureBreaker implements RecoveryGate {
   readonly name = 'breaker';
-  private hostsCache?: { at: number; hosts: Promise<Host[] | undefined> };
+  /** The last list the cloud gave, and when. */
+  private lastHosts?: { at: number; hosts: Host[] };
+  /** The listing under way, shared by every failure that waits for it. */
+  private listing?: Promise<Host[] | undefined>;
 
   constructor(private readonly deps: BreakerDeps) {
     const redis = deps.redis;
@@ -504,19 +513,26 @@ export class MassFailureBreaker implements RecoveryGate {
     }
   }
 
-  /** The cloud's host list, shared by the reports of a burst; undefined when the cloud cannot say. */
+  /**
+   * The cloud's host list, shared by the reports of a burst; undefined when the cloud cannot say. Fresh (within
+   * HOSTS_CACHE_MS) it answers alone; older but within HOSTS_STALE_MS it answers at once while a new listing
+   * starts for the next failure; with none, or one too old, the failure waits for the listing.
+   */
   private hosts(): Promise<Host[] | undefined> {
-    const now = Date.now();
-    if (!this.hostsCache || now - this.hostsCache.at > HOSTS_CACHE_MS) {
-      const hosts = this.deps.cloud.listHosts({ signal: AbortSignal.timeout(FACTS_TIMEOUT_MS) }).catch((err: unknown) => {
+    const now = this.deps.clock.now();
+    const last = this.lastHosts;
+    if (last && now - last.at <= HOSTS_CACHE_MS) return Promise.resolve(last.hosts);
+    this.listing ??= this.deps.cloud.listHosts({ signal: AbortSignal.timeout(FACTS_TIMEOUT_MS) })
+      .then((hosts) => {
+        this.lastHosts = { at: this.deps.clock.now(), hosts };
+        return hosts;
+      }, (err: unknown) => {
         this.deps.log.warn({ err: (err as Error).message }, `breaker: could not list the cloud's hosts (${(err as Error).message}); counting under scope ${UNKNOWN_SCOPE}`);
-        // Not cached: the next failure asks again.
-        this.hostsCache = undefined;
         return undefined;
-      });
-      this.hostsCache = { at: now, hosts };
-    }
-    return this.hostsCache.hosts;
+      })
+      .finally(() => { this.listing = undefined; });
+    if (last && now - last.at <= HOSTS_STALE_MS) return Promise.resolve(last.hosts);
+    return this.listing;
   }
 
   private async requireScope(scope: string): Promise<void> {

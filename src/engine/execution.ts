@@ -15,6 +15,7 @@ import type { RecoveryGate } from './gates';
 import type { SlaCompliance } from './sla-compliance';
 import type { IncidentStore } from './incident-store';
 import type { Keys } from './keys';
+import type { PollPacer } from './poll-pacer';
 import type { RecoveryQueue } from './recovery-queue';
 import type { RecoveryStore, ResumePoint } from './recovery-store';
 import { statePath } from './state-path';
@@ -42,6 +43,8 @@ export interface RunnerDeps {
   readonly escalation?: Escalation;
   /** Where finished per-VM recoveries are counted against their SLA. */
   readonly compliance?: SlaCompliance;
+  /** Spaces the polls of every recovery this process runs (`worker.pollsPerSecond`). */
+  readonly pacer?: PollPacer;
 }
 
 /** How a single job's run of a machine ended. */

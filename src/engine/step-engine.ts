@@ -17,6 +17,7 @@ import { mapBounded } from '../plan/planner';
 import { childRecoveryId } from './ids';
 import { jobOptionsFor } from './sla-job-options';
 import type { Keys } from './keys';
+import type { PollPacer } from './poll-pacer';
 import type { RecoveryQueue } from './recovery-queue';
 import type { RecoveryStore } from './recovery-store';
 
@@ -38,6 +39,8 @@ export interface StepEngineDeps {
   /** The cloud, for placement when there is no policy (with one, the policy's cloud is the same driver). */
   readonly cloud?: CloudDriver;
   readonly incidents?: IncidentStore;
+  /** Spaces the polls of every recovery of this process (`worker.pollsPerSecond`). */
+  readonly pacer?: PollPacer;
 }
 
 /** How long gathering facts for decisions and placement at fan-out may take. */
@@ -203,6 +206,10 @@ export class RecoveryStepEngine implements StepEngine {
 
   async revokeFences(host: string): Promise<void> {
     await this.deps.redis.set(this.deps.keys.hostReturned(host), String(this.deps.clock.now()));
+  }
+
+  async pollTurn(signal?: AbortSignal): Promise<void> {
+    await this.deps.pacer?.turn(signal);
   }
 
   async audit(message: string, details?: Record<string, unknown>): Promise<void> {

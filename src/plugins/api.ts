@@ -84,6 +84,12 @@ export interface StepEngine {
    * and a retried fence fences again. Written before the power-on, so a crash in between loses nothing.
    */
   revokeFences(host: string): Promise<void>;
+  /**
+   * Optional: waits for this process's next turn to poll the cloud (`worker.pollsPerSecond`), so that many
+   * recoveries waiting at once do not multiply the load on its API. `pollUntil` takes it before every poll
+   * but the first.
+   */
+  pollTurn?(signal?: AbortSignal): Promise<void>;
   /** An extra audit line for this recovery, beside the transition records. */
   audit(message: string, details?: Record<string, unknown>): Promise<void>;
   notify(notification: Notification): Promise<void>;

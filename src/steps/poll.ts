@@ -26,6 +26,7 @@ export async function pollUntil<T>(
       throw retryable(options.code ?? 'RSR_INSTANCE_NOT_ACTIVE', `timed out after ${Math.round(options.timeoutMs / 1000)} s waiting for ${options.what}`);
     }
     await context.clock.sleep(interval, context.signal);
+    await context.engine.pollTurn?.(context.signal);
   }
 }
 

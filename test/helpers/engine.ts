@@ -21,7 +21,7 @@ export function testConfig(prefix: string, overrides: Partial<Config> = {}): Con
     redis: { prefix },
     cloud: { driver: 'sim', options: {}, sim: { seed: 7, timeScale: 0, inventory: 'demo' } },
     params: { pollIntervalMs: 10, activeTimeoutSeconds: 5, serviceWaitSeconds: 0.3, livenessWaitSeconds: 0.01 },
-    worker: { embedded: true, concurrency: 8, lockDurationMs: 2_000, stalledIntervalMs: 1_000, maxStalledCount: 5, shutdownGraceMs: 1_000 },
+    worker: { embedded: true, concurrency: 8, lockDurationMs: 2_000, stalledIntervalMs: 1_000, maxStalledCount: 5, shutdownGraceMs: 1_000, pollsPerSecond: 0 },
     retry: { attempts: 4, backoffMs: 50 },
     log: { level: 'warn' },
     ...overrides,

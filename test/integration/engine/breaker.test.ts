@@ -137,6 +137,37 @@ test('scopes: aggregate (a host in two aggregates counts in both), segment (host
   t.is((await fail(blind, 'a2'))[0]?.result, 'opened', 'counted without facts: the count test still applies');
 });
 
+test('the host list: fresh for 5 s; then the last one answers at once while a new listing starts; none, or one over 10 min old, is waited for', async (t) => {
+  let calls = 0;
+  let hold: Promise<void> | undefined;
+  const cloud = { listHosts: async () => { calls++; await hold; return HOSTS; } } as unknown as CloudDriver;
+  const clock = new ManualClock();
+  const r = rig({}, { clock, cloud });
+  const settled = async (p: Promise<unknown>) => Promise.race([p.then(() => true), new Promise<boolean>((done) => setTimeout(() => done(false), 200))]);
+
+  t.like((await fail(r, 'b1'))[0], { scope: 'az-big', scopeHosts: 10 });
+  await fail(r, 'b2');
+  t.is(calls, 1, 'a burst asks once');
+
+  await clock.advance(6_000);
+  let release!: () => void;
+  hold = new Promise((done) => { release = done; });
+  const stale = fail(r, 'b3');
+  t.true(await settled(stale), 'a failure does not wait for a new listing while the last one is recent enough');
+  t.like((await stale)[0], { scope: 'az-big', failed: 3 });
+  t.is(calls, 2, 'but a new listing started');
+  release();
+  await new Promise((done) => setTimeout(done, 10));
+
+  await clock.advance(11 * 60_000);
+  hold = new Promise((done) => { release = done; });
+  const old = fail(r, 'b4');
+  t.false(await settled(old), 'a list over 10 min old is not trusted: the failure waits for the listing');
+  release();
+  t.like((await old)[0], { scope: 'az-big' });
+  t.is(calls, 3);
+});
+
 test('two processes reporting at once open the breaker once: one opening record, one notification', async (t) => {
   const prefix = redis.newPrefix();
   const clock = new ManualClock();

@@ -1,8 +1,8 @@
 import test from 'ava';
-import { DEFAULT_WORKFLOWS } from '../../../src/config/config';
+import { DEFAULT_CONFIG, DEFAULT_WORKFLOWS } from '../../../src/config/config';
 import { SimCloudDriver } from '../../../src/drivers/cloud/sim/sim-cloud-driver';
 import { useRedis } from '../../helpers/redis';
-import { startEngine } from '../../helpers/engine';
+import { smallWorld, startEngine } from '../../helpers/engine';
 import { until } from '../../helpers/wait';
 
 const redis = useRedis(test);
@@ -166,6 +166,24 @@ test('fence-then-evacuate: an incident that never fenced keeps its dedupe window
   const again = await h.app.engine.report({ kind: 'host-down', host: 'compute-2', source: 'monitor-a' });
   t.false(again.created);
   t.is(again.incident.id, first.incident.id);
+});
+
+test('fence-then-evacuate: with worker.pollsPerSecond the process polls Nova at that pace however many evacuations it follows', async (t) => {
+  // Evacuations take 1 s (real); three followed at a 10 ms interval would be ~300 reads without the pacer.
+  const world = smallWorld({ timeScale: 0.001, latency: { completeMs: { evacuate: 1_000_000 } } });
+  const h = await startEngine(redis, { world, config: { worker: { ...DEFAULT_CONFIG.worker, embedded: true, concurrency: 8, lockDurationMs: 2_000, stalledIntervalMs: 1_000, shutdownGraceMs: 1_000, pollsPerSecond: 5 } } });
+  t.teardown(() => h.close());
+  world.failHost('compute-1', 'power');
+  const started = Date.now();
+  const { incident } = await h.app.engine.report({ kind: 'host-down', host: 'compute-1' });
+  const closed = await h.waitClosed(incident.id, 30_000);
+  t.is(closed.outcome, 'recovered', closed.reason);
+  const seconds = (Date.now() - started) / 1000;
+  const reads = world.count('getInstance');
+  // Unpaced, four per instance: its check, the evacuate step's look before acting, its first poll, the final
+  // look (twelve); every later poll waits its turn, at most 5 a second.
+  t.true(reads <= 12 + 5 * seconds + 2, `${reads} instance reads in ${seconds} s`);
+  t.true(['vm-a', 'vm-b', 'vm-c'].every((id) => world.instanceState(id).host !== 'compute-1'));
 });
 
 test('fence-then-evacuate: a host with no instances resolves at once', async (t) => {

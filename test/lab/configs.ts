@@ -175,6 +175,8 @@ export function computeConfig(dir: string, host: string): string {
 /**
  * ipmi_sim's LAN configuration for one host. The channel-15 "VM" serial line is what lets the BMC switch power
  * at all (without it every power command is refused as "Invalid data field"); `startcmd` is the machine.
+ * `kill_wait 0`: ipmi_sim never SIGKILLs the machine; its own SIGTERM handler cuts the power at once, or, with a
+ * stuck-BMC fault injected, ignores one power-off so that the BMC keeps reading "on" (bin/host-power).
  */
 export function bmcLanConfig(dir: string, host: string): string {
   const { username, password } = CREDENTIALS.ipmi;
@@ -195,7 +197,7 @@ set_working_mc 0x20
   startcmd "env RESURRECT_LAB=${dir} /bin/bash ${join(dir, 'bin', 'host-power')} ${host}"
   startnow true
   poweroff_wait 1
-  kill_wait 2
+  kill_wait 0
   user 1 true "" "unused" user 10 ${auths}
   user 2 true "${username}" "${password}" admin 10 ${auths}
 `;

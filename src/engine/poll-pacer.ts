@@ -5,9 +5,9 @@ import type { Clock } from '../domain';
  * not multiply the load on the cloud's API by their number: each recovery still polls at its own interval
  * when few run, and at most `perSecond` polls a second leave the process when many do (their turns come in
  * the order asked). Actions (an evacuate, a force-down) never wait here: only the waiting-for-the-world reads
- * do, which is what keeps a loaded nova-api free for the actions. Found on the lab, whose nova-api has one
- * worker: 10 recoveries polling every 250 ms were 40 requests a second, and each evacuate POST queued behind
- * them. `perSecond` 0: no pacing.
+ * do, which is what keeps a loaded nova-api free for the actions. Seen on the lab, whose nova-api has one
+ * worker: 10 recoveries polling every 250 ms are 40 requests a second, and their evacuate POSTs were accepted
+ * seconds apart. `perSecond` 0: no pacing (the default: a trial there was inconclusive, docs/benchmarks.md).
  */
 export class PollPacer {
   /** When the next turn may be taken. */

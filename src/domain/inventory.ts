@@ -83,6 +83,32 @@ export const Instance = t.intersection([
 ], 'Instance');
 export type Instance = t.TypeOf<typeof Instance>;
 
+/**
+ * An instance as the engine read it at fan-out (`at`, on the engine's clock), handed to its child recovery
+ * (`params.seen`): the child's first check, a moment later, reads it instead of asking the cloud again while
+ * every other child does the same. Never used for acting: the evacuation reads the instance before its POST.
+ */
+export const SeenInstance = t.type({
+  at: IsoTime,
+  name: t.string,
+  host: HostName,
+  status: InstanceStatus,
+  taskState: t.union([t.string, t.null]),
+  image: t.string,
+  sharedStorage: t.boolean,
+}, 'SeenInstance');
+export type SeenInstance = t.TypeOf<typeof SeenInstance>;
+
+export const seenInstance = (instance: Instance, at: IsoTime): SeenInstance => ({
+  at,
+  name: instance.name,
+  host: instance.host,
+  status: instance.status,
+  taskState: instance.taskState,
+  image: instance.image,
+  sharedStorage: instance.sharedStorage,
+});
+
 export const MigrationStatus = t.keyof({ accepted: null, 'pre-migrating': null, running: null, done: null, completed: null, error: null, failed: null });
 export const Migration = t.type({
   id: t.string,

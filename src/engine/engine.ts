@@ -550,15 +550,15 @@ export class Engine {
 
 /** A finished recovery as it is when reopened by a retry: no outcome, in `status`, at `state`. */
 /**
- * Placement's verdicts at fan-out (`target`, `noTarget`): they were true of the cloud when the recovery first
- * ran. A retry comes later, often because capacity came back, so it lets placement's absence speak: Nova's
- * scheduler chooses, and "no host has room" is not repeated from memory.
+ * What the fan-out saw of the cloud (`target`, `noTarget`: placement's verdicts; `seen`: the instance): true when
+ * the recovery first ran. A retry comes later, often because capacity came back, so it lets their absence
+ * speak: Nova's scheduler chooses, "no host has room" is not repeated from memory, and the instance is read.
  */
-const PLACEMENT_VERDICTS = ['target', 'noTarget'] as const;
+const FAN_OUT_FACTS = ['target', 'noTarget', 'seen'] as const;
 
 function reopened(recovery: Recovery, now: IsoTime, status: 'queued' | 'waiting', state: string | undefined): Recovery {
   const params = { ...recovery.params };
-  for (const key of PLACEMENT_VERDICTS) delete params[key];
+  for (const key of FAN_OUT_FACTS) delete params[key];
   const next: Partial<Recovery> = { ...recovery, params, status, updatedAt: now, ...(state ? { state } : {}) };
   delete next.outcome;
   delete next.reason;

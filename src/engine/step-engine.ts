@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock, Host, Instance, Recovery } from '../domain';
 import { FailureKind } from '../domain';
-import { isoNow } from '../domain';
+import { isoNow, seenInstance } from '../domain';
 import type { CloudDriver } from '../drivers/cloud/port';
 import type { Notifier, Notification } from '../drivers/notify/port';
 import type { Registry } from '../plugins/registry';
@@ -109,6 +109,8 @@ export class RecoveryStepEngine implements StepEngine {
     const decider = policy ? (recorded?.version && policy.store.byVersion(recorded.version)) || policy.store.current() : undefined;
     const signal = AbortSignal.timeout(FACTS_TIMEOUT_MS);
     const failedHosts = [...new Set(children.map((c) => c.subject.host))];
+    // Before the reads, so that a child judging how old they are never finds them younger than they are.
+    const seenAt = isoNow(this.deps.clock.now());
     const [allHosts, ...instanceLists] = await Promise.all([
       cloud.listHosts({ signal }).catch(() => [] as Host[]),
       ...failedHosts.map((host) => cloud.listInstances(host, { signal }).catch(() => [] as Instance[])),
@@ -147,6 +149,7 @@ export class RecoveryStepEngine implements StepEngine {
         ...(vm.decision.sla ? { sla: vm.decision.sla } : {}),
         ...(vm.decision.rule && vm.decision.policyVersion ? { policy: { version: vm.decision.policyVersion, rule: vm.decision.rule } } : {}),
         ...(spot ? { order: spot.order, ...(spot.target ? { target: spot.target } : {}), ...(spot.reason ? { noTarget: spot.reason } : {}) } : {}),
+        seen: seenInstance(vm.instance, seenAt),
       };
     };
   }

@@ -1,7 +1,7 @@
 import * as t from 'io-ts';
-import { nonRetryable, retryable } from '../domain';
+import { nonRetryable, retryable, type Instance } from '../domain';
 import { defineStep } from '../plugins/api';
-import { evacuatedElsewhere, inFlight, latestEvacuation, migrationsMatter } from './evacuation-state';
+import { evacuatedElsewhere, inFlight, latestEvacuation, succeeded } from './evacuation-state';
 import { pollUntil, secondsParam } from './poll';
 
 /**
@@ -23,9 +23,16 @@ export const evacuateInstance = defineStep({
     if (!(await engine.fenceEvidence(host))) {
       throw nonRetryable('RSR_NOT_FENCED', `refusing to evacuate ${instance}: ${host} is not confirmed fenced`, { details: { host, instance } });
     }
-    const server = await drivers.cloud.getInstance(instance, { signal });
-    const latest = migrationsMatter(server, host) ? latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host) : undefined;
-    if (evacuatedElsewhere(server, latest, host)) return startIfNeeded(server.host, false);
+    // Both, at once, before deciding to act: Nova clears an evacuation's task state when the rebuild ends, and
+    // moves the instance to its new host only afterwards (when the destination's resource tracker gets its
+    // lock: up to 1.5 s on the lab). In between, only the record in flight tells it from one never evacuated.
+    const [read, migrations] = await Promise.all([drivers.cloud.getInstance(instance, { signal }), drivers.cloud.listMigrations(instance, { signal })]);
+    const latest = latestEvacuation(migrations, host);
+    // Idle on its source with its evacuation done: either it finished between the two reads (Nova moves the
+    // instance before it marks the record done, so a read now finds it on its new host), or the record is from
+    // an earlier failure of this host (a read now finds it here still).
+    const server = read.host === host && read.taskState === null && succeeded(latest) ? await drivers.cloud.getInstance(instance, { signal }) : read;
+    if (evacuatedElsewhere(server, latest, host)) return startIfNeeded(server, false);
     // Placement found no host with room at fan-out: say so now rather than let Nova fail it VM by VM.
     const noTarget = recovery.params.noTarget;
     if (typeof noTarget === 'string' && server.host === host && !inFlight(latest)) {
@@ -51,7 +58,8 @@ export const evacuateInstance = defineStep({
     const landed = await pollUntil(context, async () => {
       const now = await drivers.cloud.getInstance(instance, { signal });
       // Running elsewhere with no task left is done whatever the records say; a rebuild still going on (a task
-      // state) has nothing to decide yet. Only then are the records read: one Nova read per poll, not two.
+      // state) has nothing to decide yet. Only then are the records read (an instance back on its source with
+      // no task is either at the very end of its rebuild or failed: its record says which).
       if (now.host !== host && now.status === 'ACTIVE' && now.taskState === null) return now;
       if (now.taskState !== null) return undefined;
       const migration = latestEvacuation(await drivers.cloud.listMigrations(instance, { signal }), host);
@@ -64,14 +72,15 @@ export const evacuateInstance = defineStep({
       }
       return undefined;
     }, { timeoutMs, what: `${instance} to be rebuilt on another host` });
-    return startIfNeeded(landed.host, issued);
+    return startIfNeeded(landed, issued);
 
     /**
      * From microversion 2.95 Nova brings an evacuated instance back stopped whatever it was; one that ran
-     * before the failure is started again (checked first: a resumed step finds it running already).
+     * before the failure is started again. `now` is the read that found it elsewhere, a moment ago: reading
+     * again would only delay the end of every recovery by one Nova round trip.
      */
-    async function startIfNeeded(targetHost: string, evacuated: boolean) {
-      const now = await drivers.cloud.getInstance(instance, { signal });
+    async function startIfNeeded(now: Instance, evacuated: boolean) {
+      const targetHost = now.host;
       if (!startIfStopped || now.status !== 'SHUTOFF') return { targetHost, issued: evacuated, status: now.status };
       if (now.taskState === null) {
         const started = await drivers.cloud.startInstance(instance, { signal });

@@ -10,6 +10,9 @@ import type { Instance } from '../../src/domain';
 import type { CloudDriver } from '../../src/drivers/cloud/port';
 import { eventually } from './eventually';
 
+/** Migration statuses of a move still under way. */
+const MOVING: ReadonlySet<string> = new Set(['accepted', 'pre-migrating', 'running']);
+
 export type HostFailure = 'power' | 'network' | 'service' | 'degraded';
 
 /** What a test needs beyond the driver: break the world and read the truth Nova cannot see. */
@@ -114,8 +117,22 @@ export function cloudDriverContract(
     await driver.setServiceForcedDown(n.host(SOURCE), true);
   };
 
-  const settled = (h: CloudHarness, id: string) =>
-    eventually(() => h.driver.getInstance(id), (i) => i.taskState === null, { ...h.patience, what: `${id} to settle` });
+  /**
+   * No task state and no migration in flight: the end of an evacuation clears the task state before the
+   * instance names its new host (Nova's finish_evacuation), so the task state alone is not enough.
+   */
+  const settled = async (h: CloudHarness, id: string) => {
+    const both = await eventually(
+      // The record first (see the finish_evacuation test below).
+      async () => {
+        const [latest] = await h.driver.listMigrations(id);
+        return { latest, instance: await h.driver.getInstance(id) };
+      },
+      ({ instance, latest }) => instance.taskState === null && !(latest && MOVING.has(latest.status)),
+      { ...h.patience, what: `${id} to settle` },
+    );
+    return both.instance;
+  };
 
   const inventory = (h: CloudHarness) => {
     const left = (i: { id: string }) => !(h.without ?? []).includes(i.id);
@@ -214,7 +231,8 @@ export function cloudDriverContract(
     await failAndForceDown(h, n);
     const accepted = await driver.evacuate(id);
     t.regex(accepted.requestId, /\S/);
-    const moved = await eventually(() => driver.getInstance(id), (i) => i.status === expected.status && i.taskState === null, { ...h.patience, what: expected.status });
+    const moved = await settled(h, id);
+    t.is(moved.status, expected.status);
     t.not(moved.host, n.host(SOURCE));
     t.true([n.host('compute-b'), n.host('compute-c')].includes(moved.host));
     t.is(moved.powerState, expected.powerState);
@@ -224,6 +242,27 @@ export function cloudDriverContract(
     t.is(await world.count('evacuate', id), 1);
     t.false((await driver.listInstances(n.host(SOURCE))).some((i) => i.id === id));
     t.true((await driver.listInstances(moved.host)).some((i) => i.id === id));
+  });
+
+  run('an evacuation looks finished only when it is: while the instance names its source with no task state, its evacuation record is still in flight (Nova clears the task state before finish_evacuation moves it)', async (t, h, n) => {
+    const { driver } = h;
+    const id = n.instance('vm-shared');
+    await failAndForceDown(h, n);
+    await driver.evacuate(id);
+    const seen: string[] = [];
+    const moved = await eventually(async () => {
+      // The record first: Nova moves the instance before it marks the record done, so an instance read after
+      // its record cannot be newer than it by more than that.
+      const [latest] = await driver.listMigrations(id);
+      const instance = await driver.getInstance(id);
+      if (instance.host === n.host(SOURCE) && instance.taskState === null) {
+        seen.push(`${instance.status} with its evacuation ${latest?.status ?? 'missing'}`);
+        t.true(latest !== undefined && latest.type === 'evacuation' && MOVING.has(latest.status), `on its source, idle, with evacuation ${JSON.stringify(latest)}`);
+      }
+      return instance;
+    }, (i) => i.host !== n.host(SOURCE) && i.taskState === null, { ...h.patience, intervalMs: Math.min(h.patience?.intervalMs ?? 5, 20), what: `${id} on its new host` });
+    t.like((await driver.listMigrations(id))[0], { type: 'evacuation', dest: moved.host, status: 'done' });
+    t.log(seen.length === 0 ? 'the window was not caught' : `caught ${seen.length}×: ${seen[0]}`);
   });
 
   run('evacuate adds the instance to its destination\'s usage; the dead source keeps it until its compute restarts and cleans up (as Nova 26)', async (t, h, n) => {

@@ -234,6 +234,7 @@ test('retry of a host recovery whose children found no target at fan-out (RSR_NO
   for (const child of children) {
     t.not(child.outcome, 'recovered', child.id);
     t.is(typeof child.params.noTarget, 'string', `${child.id} was told at fan-out that nothing fits`);
+    t.like(child.params.seen, { host: 'compute-1', status: 'ACTIVE', taskState: null }, `${child.id} was handed the fan-out's reading of its instance`);
     t.true((await h.trail(child.id)).some((m) => /RSR_NO_CAPACITY|not evacuating vm-/.test(m)), (await h.trail(child.id)).join('\n'));
   }
   t.is(h.world.count('evacuate'), 0, 'placement refused before acting: Nova was never asked');
@@ -253,6 +254,7 @@ test('retry of a host recovery whose children found no target at fan-out (RSR_NO
     t.is(child.outcome, 'recovered', child.id);
     t.false('noTarget' in child.params, `${child.id}: the fan-out's "nothing fits" is not replayed`);
     t.false('target' in child.params, `${child.id}: nor a target chosen then`);
+    t.false('seen' in child.params, `${child.id}: nor the instance as it was then`);
     t.false((await afterRetry(h, child.id)).some((r) => /not evacuating/.test(r.message)), child.id);
   }
   t.is(h.world.count('bmc.off'), fences, 'not fenced again');

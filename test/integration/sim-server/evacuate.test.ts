@@ -28,7 +28,8 @@ test('evacuate: 400 "still in use" while the source is up; accepted (200) once f
     let server: any;
     await until(async () => {
       server = (await s.nova('GET', `/servers/${VM1}`, { mv: '2.47' })).body.server;
-      return server.status === 'ACTIVE' && server['OS-EXT-STS:task_state'] === null;
+      // Idle and ACTIVE is not enough: Nova clears the task state before it moves the instance (see the README).
+      return server.status === 'ACTIVE' && server['OS-EXT-STS:task_state'] === null && server['OS-EXT-SRV-ATTR:host'] !== 'compute-1';
     });
     t.not(server['OS-EXT-SRV-ATTR:host'], 'compute-1');
     t.is(s.world.instanceState(VM1).host, server['OS-EXT-SRV-ATTR:host']);
@@ -100,7 +101,9 @@ test('evacuate: body per microversion and the checks before the compute API, in 
     t.is(busy.status, 409);
     t.regex(busy.body.conflictingRequest.message, /^Cannot 'evacuate' instance .* while it is in task_state rebuild/);
     await s.world.idle();
-    t.like(s.world.instanceState(VM1), { host: 'compute-3', status: 'REBUILD' });
+    // Rebuilding on compute-3, which Nova names only once the rebuild is over: the migration says where.
+    t.like(s.world.instanceState(VM1), { host: 'compute-1', status: 'REBUILD' });
+    t.like((await s.nova('GET', `/os-migrations?instance_uuid=${VM1}`, { mv: '2.59' })).body.migrations[0], { dest_compute: 'compute-3', status: 'pre-migrating' });
   } finally {
     await s.close();
   }

@@ -5,7 +5,8 @@ import test, { type ExecutionContext } from 'ava';
 import YAML from 'yaml';
 import type { ResurrectError } from '../../../src/domain';
 import { loadCloudConfig } from '../../../src/drivers/cloud/openstack/clouds';
-import { OpenStackCloudDriver, openstackCloudDriverFactory, type OpenStackDriverSettings } from '../../../src/drivers/cloud/openstack/openstack-cloud-driver';
+import { EXISTED_LATELY_MS, IMAGE_TTL_MS, OpenStackCloudDriver, openstackCloudDriverFactory, type OpenStackDriverSettings } from '../../../src/drivers/cloud/openstack/openstack-cloud-driver';
+import { ManualClock } from '../../helpers/manual-clock';
 import { systemClock } from '../../../src/domain';
 import { httpDate } from '../../../src/drivers/cloud/openstack/http';
 import { livenessWait } from '../../../src/steps/verify-fenced';
@@ -359,6 +360,26 @@ test('openstack driver: listMigrations of an unknown instance is RSR_CLOUD_NOT_F
   await t.throwsAsync(driver.listMigrations('vm-nope'), { code: 'RSR_CLOUD_NOT_FOUND' });
 });
 
+test('openstack driver: an instance read a moment ago (or being read) is not read again to tell an empty migration list from an unknown instance', async (t) => {
+  const clock = new ManualClock();
+  const { stub, driver } = await setup(t, {}, { clock });
+  const serverReads = () => stub.calls('compute', 'GET', '/servers/vm-2').length;
+  // As a step reads an instance and its records at once.
+  const [instance, migrations] = await Promise.all([driver.getInstance('vm-2'), driver.listMigrations('vm-2')]);
+  t.is(String(instance.id), 'vm-2');
+  t.deepEqual(migrations, []);
+  t.is(serverReads(), 1);
+  await clock.advance(EXISTED_LATELY_MS);
+  t.deepEqual(await driver.listMigrations('vm-2'), []);
+  t.is(serverReads(), 1);
+  // Older than that: asked again, so that one deleted since is NOT_FOUND.
+  await clock.advance(1);
+  t.deepEqual(await driver.listMigrations('vm-2'), []);
+  t.is(serverReads(), 2);
+  await t.throwsAsync(Promise.all([driver.getInstance('vm-nope'), driver.listMigrations('vm-nope')]), { code: 'RSR_CLOUD_NOT_FOUND' });
+  await t.throwsAsync(driver.listMigrations('vm-nope'), { code: 'RSR_CLOUD_NOT_FOUND' });
+});
+
 test('openstack driver: listEvacuations asks os-migrations by source host and type, pages, keeps only evacuations from that host', async (t) => {
   const { stub, driver } = await setup(t, {}, { pageSize: 1 });
   addMigrations(stub);
@@ -393,6 +414,35 @@ test('openstack driver: imageExists asks Glance v2; only an active image exists'
   t.false(await driver.imageExists('img-queued'));
   t.false(await driver.imageExists(''));
   t.deepEqual(stub.calls('image').map((r) => r.path), ['/image/v2/images/img-1', '/image/v2/images/img-gone', '/image/v2/images/img-queued']);
+});
+
+test('openstack driver: imageExists asks once for callers asking at once, keeps a usable image IMAGE_TTL_MS, and asks again about a missing one', async (t) => {
+  const clock = new ManualClock();
+  const { stub, driver } = await setup(t, {}, { clock });
+  const asked = () => stub.calls('image').length;
+  // The VMs of a failed host are checked all at once, mostly against the same image.
+  t.deepEqual(await Promise.all(Array.from({ length: 5 }, () => driver.imageExists('img-1'))), [true, true, true, true, true]);
+  t.is(asked(), 1);
+  await clock.advance(IMAGE_TTL_MS - 1);
+  t.true(await driver.imageExists('img-1'));
+  t.is(asked(), 1);
+  // Deleted meanwhile: seen once the answer has aged out.
+  stub.images.delete('img-1');
+  await clock.advance(1);
+  t.false(await driver.imageExists('img-1'));
+  t.is(asked(), 2);
+  // A missing image is not remembered: back again, it is usable at once.
+  stub.images.set('img-1', 'active');
+  t.true(await driver.imageExists('img-1'));
+  t.is(asked(), 3);
+  // A caller that gives up does not cancel the lookup the others wait for.
+  const controller = new AbortController();
+  const given = driver.imageExists('img-queued', { signal: controller.signal });
+  const kept = driver.imageExists('img-queued');
+  controller.abort(new Error('step timed out'));
+  await t.throwsAsync(given, { message: 'step timed out' });
+  t.false(await kept);
+  t.is(asked(), 4);
 });
 
 test('openstack driver: without Glance in the catalog, imageExists uses Nova\'s image proxy at 2.35', async (t) => {

@@ -121,12 +121,20 @@ test('sim latency: evacuation completes on the clock, in Nova steps', async (t) 
   t.like(world.instanceState('vm-1'), { status: 'REBUILD', taskState: 'rebuilding', host: 'h1' });
   t.like((await world.nova.listMigrations('vm-1'))[0], { status: 'accepted', dest: null });
   await clock.advance(250);
-  t.like(world.instanceState('vm-1'), { status: 'REBUILD', taskState: 'rebuild_spawning', host: 'h2' });
+  // Claimed and spawning on h2; Nova names the source until the end.
+  t.like(world.instanceState('vm-1'), { status: 'REBUILD', taskState: 'rebuild_spawning', host: 'h1' });
   t.like((await world.nova.listMigrations('vm-1'))[0], { status: 'pre-migrating', dest: 'h2' });
-  await clock.advance(749);
+  await clock.advance(636);
   t.is(world.instanceState('vm-1').status, 'REBUILD');
   await clock.advance(1);
-  t.like(world.instanceState('vm-1'), { status: 'ACTIVE', taskState: null, guestRunning: true });
+  // Spawned (the last 15 % of the rebuild): idle and ACTIVE, still on its source, the record in flight.
+  t.like(world.instanceState('vm-1'), { status: 'ACTIVE', taskState: null, host: 'h1', guestRunning: false });
+  t.like((await world.nova.listMigrations('vm-1'))[0], { status: 'pre-migrating' });
+  await clock.advance(112);
+  t.is(world.instanceState('vm-1').host, 'h1');
+  await clock.advance(1);
+  t.like(world.instanceState('vm-1'), { status: 'ACTIVE', taskState: null, host: 'h2', guestRunning: true });
+  t.like((await world.nova.listMigrations('vm-1'))[0], { status: 'done', dest: 'h2' });
 });
 
 test('sim latency: a powered-on host boots after hostBoot', async (t) => {

@@ -270,6 +270,30 @@ test('nova: evacuate does not check task_state: a stop cast to a dead compute (p
   await t.throwsAsync(driver.evacuate('vm-2'), { code: 'RSR_CLOUD_CONFLICT', message: /while it is in task_state rebuild_spawning/ });
 });
 
+test('nova: an evacuation ends with the task state cleared while the instance still names its source and its migration is in flight; only then it moves and the migration is done (as Nova 26 finish_evacuation)', async (t) => {
+  const clock = new ManualClock();
+  const { world, driver } = small({ clock, timeScale: 1, latency: { jitter: 0, acceptMs: { evacuate: 0, getInstance: 0, listMigrations: 0, setServiceForcedDown: 0 }, completeMs: { evacuate: 40_000 } } });
+  t.teardown(() => world.dispose());
+  await downAndForced(world, driver);
+  await driver.evacuate('vm-1', 'h2');
+  const look = async () => {
+    const [i, [m]] = await Promise.all([driver.getInstance('vm-1'), driver.listMigrations('vm-1')]);
+    return { host: i.host as string, status: i.status, taskState: i.taskState, migration: m?.status };
+  };
+  t.deepEqual(await look(), { host: 'h1', status: 'REBUILD', taskState: 'rebuilding', migration: 'accepted' });
+  await clock.advance(10_000);
+  // Claimed on h2 and spawning there: Nova still names the source.
+  t.deepEqual(await look(), { host: 'h1', status: 'REBUILD', taskState: 'rebuild_spawning', migration: 'pre-migrating' });
+  await clock.advance(25_500);
+  // Spawned: no task state, ACTIVE, on its source as far as Nova says, the record still in flight.
+  t.deepEqual(await look(), { host: 'h1', status: 'ACTIVE', taskState: null, migration: 'pre-migrating' });
+  t.is(world.instanceState('vm-1').guestRunning, false);
+  await t.throwsAsync(driver.evacuate('vm-1'), { code: 'RSR_CLOUD_CONFLICT' }, 'already moving (the sim refuses where Nova would run a second rebuild)');
+  await clock.advance(4_500);
+  t.deepEqual(await look(), { host: 'h2', status: 'ACTIVE', taskState: null, migration: 'done' });
+  t.true(world.instanceState('vm-1').guestRunning);
+});
+
 test('nova: reserved host memory counts as used: usedRamMb includes reservedRamMb (512 unless the spec says), ramMb is the whole host, and the scheduler keeps the reserve from instances (as Nova 26)', async (t) => {
   const world = createWorld(
     {

@@ -56,6 +56,14 @@ export class OpenStackCloudDriver implements CloudDriver {
   private readonly reservedKey: string;
   private readonly log?: Logger;
   private readonly groups: ServerGroups;
+  private readonly clock: Clock;
+  /** Image id → until when it is taken as usable (see imageExists). */
+  private readonly usableImages = new Map<string, number>();
+  private readonly imageLookups = new Map<string, Promise<boolean>>();
+  /** Instance id → when a read last found it (for listMigrations' existence check). */
+  private readonly existing = new Map<string, number>();
+  /** Server reads in flight, by instance id. */
+  private readonly serverReads = new Map<string, Promise<void>>();
   private warnedNoStats = false;
 
   constructor(
@@ -80,6 +88,7 @@ export class OpenStackCloudDriver implements CloudDriver {
     this.shared = { key: settings.sharedStorageKey ?? 'resurrect:shared_storage', default: settings.sharedStorageDefault ?? false };
     this.reservedKey = settings.reservedKey ?? 'resurrect:reserved';
     this.groups = new ServerGroups(this.nova, http.clock, cloud.name, settings.log);
+    this.clock = http.clock;
   }
 
   /** The negotiated compute microversion ("2.NN"); negotiates if not done yet. */
@@ -151,13 +160,40 @@ export class OpenStackCloudDriver implements CloudDriver {
   }
 
   async getInstance(id: string, options?: CallOptions): Promise<Instance> {
-    return this.instance(await this.nova.getServer(id, options?.signal), options?.signal);
+    const read = this.nova.getServer(id, options?.signal);
+    // listMigrations' existence check joins it rather than asking again.
+    const noted = read.then(() => this.noteExists(id));
+    this.serverReads.set(id, noted);
+    void noted.catch(() => undefined).finally(() => {
+      if (this.serverReads.get(id) === noted) this.serverReads.delete(id);
+    });
+    return this.instance(await read, options?.signal);
   }
 
+  /**
+   * The VMs of a failed host mostly share a handful of images, and every one of them is checked at once: one
+   * lookup per image answers all the callers asking meanwhile, and an image found usable is taken as such for
+   * IMAGE_TTL_MS. An image found missing is asked again next time (it may have been a transient listing).
+   */
   async imageExists(imageId: string, options?: CallOptions): Promise<boolean> {
-    if (options?.signal?.aborted) throw options.signal.reason;
+    const signal = options?.signal;
+    if (signal?.aborted) throw signal.reason;
     if (imageId === '') return false;
-    return this.nova.imageExists(imageId, options?.signal);
+    const kept = this.usableImages.get(imageId);
+    if (kept !== undefined && kept > this.clock.now()) return true;
+    let pending = this.imageLookups.get(imageId);
+    if (!pending) {
+      // Not tied to one caller's signal: other callers may wait for the same answer (each request has its own timeout).
+      const lookup = this.nova.imageExists(imageId).then((usable) => {
+        if (usable) this.usableImages.set(imageId, this.clock.now() + IMAGE_TTL_MS);
+        else this.usableImages.delete(imageId);
+        return usable;
+      }).finally(() => {
+        if (this.imageLookups.get(imageId) === lookup) this.imageLookups.delete(imageId);
+      });
+      this.imageLookups.set(imageId, (pending = lookup));
+    }
+    return raceSignal(pending, signal);
   }
 
   /**
@@ -207,8 +243,15 @@ export class OpenStackCloudDriver implements CloudDriver {
   async listMigrations(instanceId: string, options?: CallOptions): Promise<Migration[]> {
     const signal = options?.signal;
     const records = await this.nova.listMigrations(instanceId, signal);
-    // os-migrations filters silently: an unknown instance has no migrations. The port wants NOT_FOUND.
-    if (records.length === 0) await this.nova.getServer(instanceId, signal);
+    // os-migrations filters silently: an unknown instance has no migrations. The port wants NOT_FOUND. An
+    // instance read a moment ago (a step reads it alongside its records) is not asked about a second time.
+    if (records.length === 0 && !this.existedLately(instanceId)) {
+      const joined = await this.serverReads.get(instanceId)?.then(() => true, () => false);
+      if (!joined) {
+        await this.nova.getServer(instanceId, signal);
+        this.noteExists(instanceId);
+      }
+    }
     return toMigrations(records);
   }
 
@@ -217,6 +260,22 @@ export class OpenStackCloudDriver implements CloudDriver {
     // os-migrations filters silently too: an unknown host has no records; the service lookup says NOT_FOUND.
     const [, records] = await Promise.all([this.nova.service(sourceHost, signal), this.nova.listEvacuationsFrom(sourceHost, signal)]);
     return toMigrations(records);
+  }
+
+  private noteExists(id: string): void {
+    const now = this.clock.now();
+    if (this.existing.size >= EXISTING_KEPT) {
+      for (const [known, at] of this.existing) if (now - at > EXISTED_LATELY_MS) this.existing.delete(known);
+      if (this.existing.size >= EXISTING_KEPT) this.existing.clear();
+    }
+    this.existing.delete(id);
+    this.existing.set(id, now);
+  }
+
+  /** Read (found) within EXISTED_LATELY_MS. */
+  private existedLately(id: string): boolean {
+    const at = this.existing.get(id);
+    return at !== undefined && this.clock.now() - at <= EXISTED_LATELY_MS;
   }
 
   private async instance(server: NovaServer, signal?: AbortSignal, groupOf?: GroupMembers): Promise<Instance> {
@@ -231,6 +290,14 @@ export class OpenStackCloudDriver implements CloudDriver {
     return id === undefined ? undefined : raceSignal(this.groups.ref(id), signal);
   }
 }
+
+/** How long an instance found by a read is taken as existing when its migration list comes back empty. */
+export const EXISTED_LATELY_MS = 5_000;
+/** Bound on the instances remembered as existing (a big failure reads thousands). */
+const EXISTING_KEPT = 10_000;
+
+/** How long an image found usable is taken as such without asking Glance again. */
+export const IMAGE_TTL_MS = 10_000;
 
 /** How long a server group's policy, and the listing of groups with their members, are kept (groups rarely change). */
 export const SERVER_GROUP_TTL_MS = 60_000;

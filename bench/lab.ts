@@ -99,6 +99,9 @@ async function resurrect(n: number, engine: Awaited<ReturnType<typeof startServe
   return seconds;
 }
 
+/** Masakari notification statuses after which its flow no longer holds the host. */
+const FINAL_NOTIFICATION = new Set(['finished', 'error', 'failed', 'ignored']);
+
 let lastNotification = 0;
 async function masakari(n: number, masakariLab: LabMasakari): Promise<number> {
   await masakariLab.endMaintenance(VICTIM);
@@ -112,6 +115,11 @@ async function masakari(n: number, masakariLab: LabMasakari): Promise<number> {
   const id = await masakariLab.notifyHostDown(VICTIM);
   const seconds = await allElsewhere(ids, t0, 600_000);
   say(`    masakari notification ${id}: ${await masakariLab.notificationStatus(id)}`);
+  // Masakari refuses to take its host out of maintenance (409 "in-use to process notifications") until its
+  // flow has ended, which may be after every server is ACTIVE: wait for that, untimed.
+  let status = '';
+  await lab.until(async () => FINAL_NOTIFICATION.has((status = await masakariLab.notificationStatus(id))), `masakari notification ${id} to end`, 600_000, 1000);
+  say(`    masakari notification ${id} ended ${status}`);
   await masakariLab.endMaintenance(VICTIM);
   return seconds;
 }

@@ -309,6 +309,13 @@ export class Execution {
   }
 
   private async runStep(step: StepDefinition, input: unknown, signal: AbortSignal): Promise<unknown> {
+    // Nothing acts before the transition into its state is written: xstate starts the step within that
+    // transition, and its write is queued by the subscriber right after. A crash in between would otherwise
+    // leave an action with no audited state behind it (the resumed run re-checks the world, but the trail
+    // would skip the state that acted).
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.writes;
+    if (this.persistFailure) throw this.persistFailure;
     const controller = new AbortController();
     this.controllers.add(controller);
     const onAbort = () => controller.abort(signal.reason);

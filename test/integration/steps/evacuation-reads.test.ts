@@ -8,7 +8,7 @@
  * on its source. The failure paths that need them (an evacuation Nova could not place) still see them. A child
  * checked right after its fan-out reads nothing: the fan-out read its instance a moment ago.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import pino from 'pino';
 import { isoNow, seenInstance, systemClock, type Instance } from '../../../src/domain';
 import type { CallOptions, CloudDriver } from '../../../src/drivers/cloud/port';
@@ -148,43 +148,15 @@ test('a resumed check finds an instance already running elsewhere without evacua
   t.is(world.count('evacuate', 'vm-bfv', 'accepted'), 1);
 });
 
-test('an evacuation step resumed at the very end of a rebuild (no task state, still on its source as Nova shows it then) follows the evacuation in flight and does not evacuate again', async (t) => {
+/**
+ * A sim on a manual clock whose evacuation of vm-shared (accepted by a run of the step whose worker then died)
+ * is at the very end of its rebuild: idle, ACTIVE, still on its source, as Nova shows it before
+ * finish_evacuation. `resume` runs the step again there, with `cloud` standing for the driver.
+ */
+async function atTheEndOfARebuild(t: ExecutionContext, seed: string) {
   const clock = new ManualClock();
   const world = createWorld(CLOUD_CONTRACT_INVENTORY, {
-    seed: 'reads-finish',
-    clock,
-    timeScale: 1,
-    latency: { jitter: 0, acceptMs: Object.fromEntries(SIM_ACTIONS.map((a) => [a, 0])), completeMs: { evacuate: 40_000 } },
-  });
-  t.teardown(() => world.dispose());
-  const { cloud } = createSimCloud({ world });
-  world.failHost(SOURCE, 'power');
-  await cloud.setServiceForcedDown(SOURCE, true);
-  // The first run of the step got its evacuation accepted, then its worker died.
-  await cloud.evacuate('vm-shared');
-  await clock.advance(35_500);
-  t.like(await cloud.getInstance('vm-shared'), { host: SOURCE, status: 'ACTIVE', taskState: null });
-  const resumed = evacuateInstance.run({ host: SOURCE, instance: 'vm-shared' }, {
-    drivers: { cloud } as never,
-    engine: { fenceEvidence: async () => ({ host: SOURCE }), audit: async () => undefined } as never,
-    recovery: { id: 'rec-vm-shared', params: { pollIntervalMs: 250, activeTimeoutSeconds: 60 }, subject: { host: SOURCE, instance: 'vm-shared' } } as never,
-    signal: new AbortController().signal,
-    clock,
-    log: pino({ level: 'silent' }),
-    attempt: 2,
-    lastAttempt: false,
-  });
-  await clock.advance(5_000);
-  const result = await resumed;
-  t.false(result.issued);
-  t.not(result.targetHost, SOURCE);
-  t.is(world.count('evacuate', 'vm-shared'), 1, 'no second evacuate, not even one refused');
-});
-
-test('an evacuation that finishes between the read of the instance and the read of its records is seen landed, not issued again', async (t) => {
-  const clock = new ManualClock();
-  const world = createWorld(CLOUD_CONTRACT_INVENTORY, {
-    seed: 'reads-finish-between',
+    seed,
     clock,
     timeScale: 1,
     latency: { jitter: 0, acceptMs: Object.fromEntries(SIM_ACTIONS.map((a) => [a, 0])), completeMs: { evacuate: 40_000 } },
@@ -195,16 +167,8 @@ test('an evacuation that finishes between the read of the instance and the read 
   await sim.setServiceForcedDown(SOURCE, true);
   await sim.evacuate('vm-shared');
   await clock.advance(35_500);
-  // The instance is read in the window (idle, still on its source); its records after Nova finished.
-  const cloud = Object.create(sim, {
-    listMigrations: {
-      value: async (id: string, options?: CallOptions) => {
-        await clock.advance(5_000);
-        return sim.listMigrations(id, options);
-      },
-    },
-  }) as CloudDriver;
-  const result = await evacuateInstance.run({ host: SOURCE, instance: 'vm-shared' }, {
+  t.like(await sim.getInstance('vm-shared'), { host: SOURCE, status: 'ACTIVE', taskState: null });
+  const resume = (cloud: CloudDriver) => evacuateInstance.run({ host: SOURCE, instance: 'vm-shared' }, {
     drivers: { cloud } as never,
     engine: { fenceEvidence: async () => ({ host: SOURCE }), audit: async () => undefined } as never,
     recovery: { id: 'rec-vm-shared', params: { pollIntervalMs: 250, activeTimeoutSeconds: 60 }, subject: { host: SOURCE, instance: 'vm-shared' } } as never,
@@ -214,6 +178,31 @@ test('an evacuation that finishes between the read of the instance and the read 
     attempt: 2,
     lastAttempt: false,
   });
+  return { clock, world, sim, resume };
+}
+
+test('an evacuation step resumed at the very end of a rebuild (no task state, still on its source as Nova shows it then) follows the evacuation in flight and does not evacuate again', async (t) => {
+  const { clock, world, sim, resume } = await atTheEndOfARebuild(t, 'reads-finish');
+  const resumed = resume(sim);
+  await clock.advance(5_000);
+  const result = await resumed;
+  t.false(result.issued);
+  t.not(result.targetHost, SOURCE);
+  t.is(world.count('evacuate', 'vm-shared'), 1, 'no second evacuate, not even one refused');
+});
+
+test('an evacuation that finishes between the read of the instance and the read of its records is seen landed, not issued again', async (t) => {
+  const { clock, world, sim, resume } = await atTheEndOfARebuild(t, 'reads-finish-between');
+  // The instance is read in the window (idle, still on its source); its records after Nova finished.
+  const cloud = Object.create(sim, {
+    listMigrations: {
+      value: async (id: string, options?: CallOptions) => {
+        await clock.advance(5_000);
+        return sim.listMigrations(id, options);
+      },
+    },
+  }) as CloudDriver;
+  const result = await resume(cloud);
   t.false(result.issued);
   t.not(result.targetHost, SOURCE);
   t.is(world.count('evacuate', 'vm-shared'), 1);

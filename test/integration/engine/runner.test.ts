@@ -9,6 +9,7 @@ import type { RecoveryInput, RecoveryOutput } from '../../../src/plugins/api';
 import { definePlugin, defineStep, defineWorkflow, stepActor } from '../../../src/plugins/api';
 import { useRedis } from '../../helpers/redis';
 import { startEngine } from '../../helpers/engine';
+import type { EngineHarness } from '../../helpers/engine';
 
 const redis = useRedis(test);
 
@@ -49,16 +50,54 @@ function probeMachine(id: string, step: string, withOnError: boolean): AnyStateM
   } as never) as unknown as AnyStateMachine;
 }
 
+/**
+ * Reads its own recovery's stored trail and snapshot the moment it runs: what a worker killed right after
+ * this step acted would leave behind. The harness is the one of the test running it.
+ */
+let looking: EngineHarness | undefined;
+const seenByStep: { transitions: string[]; snapshot: string | undefined }[] = [];
+const look = defineStep({
+  name: 'lookAtOwnTrail', description: 'reads its own trail', timeoutMs: 5000,
+  run: async (_: unknown, { recovery }) => {
+    const h = looking as EngineHarness;
+    const keys = h.app.container.get<Keys>(TOKENS.keys);
+    const [trail, snapshot] = await Promise.all([
+      h.app.engine.audit(recovery.recoveryId),
+      h.app.redis.hget(keys.recovery(recovery.recoveryId), 'snapshot'),
+    ]);
+    seenByStep.push({
+      transitions: trail.map((r) => r.record).filter((r) => r.type === 'transition').map((r) => `${r.from}→${r.to}`),
+      snapshot: snapshot ? (JSON.parse(snapshot) as { value: string }).value : undefined,
+    });
+  },
+});
+
+const lookTwice = setup({
+  types: { context: {} as { input: RecoveryInput; outcome?: RecoveryOutput['outcome'] }, input: {} as RecoveryInput, output: {} as RecoveryOutput },
+  actors: { lookAtOwnTrail: stepActor<unknown, unknown>('lookAtOwnTrail') },
+}).createMachine({
+  id: 'look-probe',
+  initial: 'first',
+  context: ({ input }: { input: RecoveryInput }) => ({ input }),
+  states: {
+    first: { invoke: { src: 'lookAtOwnTrail', onDone: 'second' } },
+    second: { invoke: { src: 'lookAtOwnTrail', onDone: 'done' } },
+    done: { type: 'final', entry: assign({ outcome: 'recovered' as const }) },
+  },
+  output: ({ context }: { context: { outcome?: string } }) => ({ outcome: context.outcome ?? 'failed' }),
+} as never) as unknown as AnyStateMachine;
+
 const probes = definePlugin({
   name: 'runner-probes',
-  steps: [hang, refuse],
+  steps: [hang, refuse, look],
   workflows: [
     defineWorkflow({ name: 'hang-probe', description: 'a hung step', handles: ['host-down'], machine: probeMachine('hang-probe', 'hangForever', true) }),
     defineWorkflow({ name: 'refuse-probe', description: 'a refused step', handles: ['service-down'], machine: probeMachine('refuse-probe', 'refuseAtOnce', true) }),
     defineWorkflow({ name: 'unhandled-probe', description: 'no onError', handles: ['host-degraded'], machine: probeMachine('unhandled-probe', 'refuseAtOnce', false) }),
+    defineWorkflow({ name: 'look-probe', description: 'a step reading its trail', handles: ['instance-down'], machine: lookTwice }),
   ],
 });
-const workflows = { ...DEFAULT_WORKFLOWS, 'host-down': 'hang-probe', 'service-down': 'refuse-probe', 'host-degraded': 'unhandled-probe' };
+const workflows = { ...DEFAULT_WORKFLOWS, 'host-down': 'hang-probe', 'service-down': 'refuse-probe', 'host-degraded': 'unhandled-probe', 'instance-down': 'look-probe' };
 
 test('a hung step times out on every attempt, is retried with backoff, then handed to the machine: the recovery never hangs', async (t) => {
   const h = await startEngine(redis, { plugins: [probes], config: { workflows } });
@@ -111,6 +150,20 @@ test('every transition persists the snapshot with its audit record: the stored s
   const snapshot = JSON.parse((await h.app.redis.hget(keys.recovery(incident.recoveryId), 'snapshot')) ?? '{}') as { value: string; status: string };
   t.is(snapshot.value, 'gaveUp');
   t.is(snapshot.status, 'done');
+});
+
+test('a step acts only once the transition into its state is stored: a crash right after it acted leaves that state in the trail and the snapshot', async (t) => {
+  const h = await startEngine(redis, { plugins: [probes], config: { workflows } });
+  t.teardown(() => h.close());
+  looking = h;
+  seenByStep.length = 0;
+  const { incident } = await h.app.engine.report({ kind: 'instance-down', host: 'compute-1', instance: 'vm-look' });
+  const closed = await h.waitClosed(incident.id);
+  t.is(closed.outcome, 'recovered');
+  t.deepEqual(seenByStep, [
+    { transitions: ['(start)→first'], snapshot: 'first' },
+    { transitions: ['(start)→first', 'first→second'], snapshot: 'second' },
+  ]);
 });
 
 test('a job no worker can run (its workflow is not registered here) ends its recovery and incident failed instead of stranding them', async (t) => {

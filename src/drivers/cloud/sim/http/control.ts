@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { nonRetryable, toResurrectError } from '../../../../domain';
 import { applySimCommand, type SimCommand, type SimReply } from '../../../../engine/control-channel';
 import { SIM_FAIL_MODES, type SimFailMode, type SimWorld } from '../world';
+import type { Keystone } from './keystone';
 
 /*
  * Test and demo hooks of the served world, under /sim. No authentication: the server listens on loopback
@@ -15,12 +16,13 @@ import { SIM_FAIL_MODES, type SimFailMode, type SimWorld } from '../world';
  *   GET    /sim/state        world.snapshot()
  *   GET    /sim/faults       world.faults()
  *   DELETE /sim/faults/{id}  world.clearFault(id)
+ *   POST   /sim/keystone/expire-tokens  every token issued so far expires now  →  {expired: n}
  */
 
 type ServedCommand = Exclude<SimCommand, { op: 'report' } | { op: 'plan' }>;
 
-export function controlRoutes(options: { readonly world: SimWorld; readonly log: Logger }) {
-  const { world, log } = options;
+export function controlRoutes(options: { readonly world: SimWorld; readonly keystone: Keystone; readonly log: Logger }) {
+  const { world, keystone, log } = options;
   return async (app: FastifyInstance): Promise<void> => {
     app.setErrorHandler((error, _request, reply) => {
       const e = toResurrectError(error);
@@ -46,6 +48,11 @@ export function controlRoutes(options: { readonly world: SimWorld; readonly log:
     app.delete('/faults/:id', async (request: FastifyRequest<{ Params: { id: string } }>) => {
       if (!world.clearFault(request.params.id)) throw nonRetryable('RSR_CLOUD_NOT_FOUND', `no active fault ${request.params.id}`);
       return { ok: true, result: { cleared: request.params.id } } satisfies SimReply;
+    });
+    app.post('/keystone/expire-tokens', async () => {
+      const expired = keystone.expireAll();
+      log.info({ expired }, 'sim control: every Keystone token expired');
+      return { ok: true, result: { expired } } satisfies SimReply;
     });
   };
 }

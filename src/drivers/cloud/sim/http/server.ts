@@ -61,6 +61,8 @@ export interface SimServer {
   };
   /** http://127.0.0.1:P/sim */
   readonly controlUrl: string;
+  /** Every token issued so far expires now (as `POST /sim/keystone/expire-tokens`); how many were valid. */
+  expireTokens(): number;
   close(): Promise<void>;
 }
 
@@ -93,7 +95,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
   await api.register(keystoneRoutes(keystone, () => urls.identity), { prefix: '/identity' });
   await api.register(novaRoutes({ world: options.world, keystone, log }), { prefix: '/compute' });
   await api.register(glanceRoutes({ world: options.world, keystone }), { prefix: '/image' });
-  await api.register(controlRoutes({ world: options.world, log }), { prefix: '/sim' });
+  await api.register(controlRoutes({ world: options.world, keystone, log }), { prefix: '/sim' });
   api.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: { code: 404, message: 'The resource could not be found.' } }));
 
   const cert = await loopbackCertificate();
@@ -132,6 +134,7 @@ export async function startSimServer(options: SimServerOptions): Promise<SimServ
     imageUrl: urls.image,
     redfish: { url: `https://${LOOPBACK}:${redfishPort}`, port: redfishPort, systemsUri, caCertPem: cert.certPem },
     controlUrl: `${base}/sim`,
+    expireTokens: () => keystone.expireAll(),
     close: () => (closing ??= Promise.all([api.close(), bmcs.close()]).then(() => undefined)),
   };
 }

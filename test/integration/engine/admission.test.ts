@@ -124,13 +124,14 @@ test('a promoted job that finds its slot taken after all goes back in line and i
 
 test('a slot whose holder stopped renewing (a killed worker) frees itself after its lease', async (t) => {
   const client = redis.connection();
-  const { gate } = await admission(client, { global: 1, perTargetHost: 0, leaseMs: 300 });
+  // Long enough that a loaded machine cannot let the lease lapse between the first two calls.
+  const { gate } = await admission(client, { global: 1, perTargetHost: 0, leaseMs: 1500 });
   const dead = vm('vm-dead', 'gold');
   const next = vm('vm-next', 'bronze');
   t.is((await gate.enter(dead)).kind, 'go');
   t.is((await gate.enter(next)).kind, 'wait');
   await gate.renew(dead);
-  await new Promise((resolve) => setTimeout(resolve, 400));
+  await new Promise((resolve) => setTimeout(resolve, 1700));
   t.is((await gate.enter(next)).kind, 'go', 'the lease ran out: the slot is free');
 });
 

@@ -22,6 +22,8 @@ export interface NovaServer {
   readonly status: string;
   readonly host: string;
   readonly taskState: string | null;
+  /** Nova's fault of a server in ERROR: code and message. */
+  readonly fault?: string;
 }
 
 export interface InstanceAction {
@@ -113,7 +115,7 @@ export class LabCloud {
     await this.until(async () => {
       const states = await Promise.all(ids.map((id) => this.server(id)));
       const failed = states.find((s) => s.status === 'ERROR');
-      if (failed) throw new Error(`server ${failed.name} (${failed.id}) went to ERROR while booting`);
+      if (failed) throw new Error(`server ${failed.name} (${failed.id}) went to ERROR while booting${failed.fault ? `: ${failed.fault}` : ''}`);
       return states.every((s) => s.status === 'ACTIVE' && s.taskState === null);
     }, `${ids.length} servers ACTIVE`, timeoutMs);
     return ids;
@@ -270,7 +272,12 @@ export class LabCloud {
     const wasOn = (await this.power(host)) === 'on' && this.computePid(host) !== undefined;
     if (wasOn && !frozen) {
       const service = await this.service(host);
-      if (service.state === 'up' && !service.forcedDown && service.status === 'enabled') return;
+      // "up" may be the stale heartbeat of the process before a short power cut, while the one started at
+      // power-on is still in init_host, which puts every BUILDING instance of its host in ERROR. Its first
+      // heartbeat comes after init_host: only a heartbeat dated after the last power-on proves it is done.
+      const bootedAt = this.powerEvents(host).filter((e) => e.power === 'on').at(-1)?.at;
+      const heardSinceBoot = bootedAt === undefined || (service.updatedAt !== null && novaTime(service.updatedAt) > bootedAt);
+      if (service.state === 'up' && !service.forcedDown && service.status === 'enabled' && heardSinceBoot) return;
     }
     await this.powerOn(host);
     const deadline = Date.now() + timeoutMs;
@@ -312,5 +319,11 @@ function toServer(s: Record<string, unknown>): NovaServer {
   return {
     id: String(s.id), name: String(s.name), status: String(s.status),
     host: String(s['OS-EXT-SRV-ATTR:host'] ?? ''), taskState: (s['OS-EXT-STS:task_state'] as string | null) ?? null,
+    ...(isFault(s.fault) ? { fault: `${s.fault.code ?? ''} ${s.fault.message ?? ''}`.trim() } : {}),
   };
 }
+
+const isFault = (f: unknown): f is { code?: number; message?: string } => typeof f === 'object' && f !== null;
+
+/** Nova's times are UTC without a zone (and its service times are whole seconds). */
+const novaTime = (iso: string) => Date.parse(iso.endsWith('Z') ? iso : `${iso}Z`);

@@ -326,4 +326,4 @@ function toServer(s: Record<string, unknown>): NovaServer {
 const isFault = (f: unknown): f is { code?: number; message?: string } => typeof f === 'object' && f !== null;
 
 /** Nova's times are UTC without a zone (and its service times are whole seconds). */
-const novaTime = (iso: string) => Date.parse(iso.endsWith('Z') ? iso : `${iso}Z`);
+export const novaTime = (iso: string) => Date.parse(iso.endsWith('Z') ? iso : `${iso}Z`);

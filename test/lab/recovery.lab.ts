@@ -9,7 +9,7 @@
 import test from 'ava';
 import type { AuditRecord } from '../../src/domain';
 import { useRedis } from '../helpers/redis';
-import { LabCloud } from './lab-cloud';
+import { LabCloud, novaTime } from './lab-cloud';
 import { startServedEngine, type ServedEngine } from './served-engine';
 
 const redis = useRedis(test);
@@ -45,7 +45,6 @@ async function bootOnVictim(count: number): Promise<string[]> {
 }
 
 /** Nova keeps instance-action times to the second: compare at that grain, never earlier. */
-const novaTime = (iso: string) => Date.parse(iso.endsWith('Z') ? iso : `${iso}Z`);
 const floorSecond = (ms: number) => Math.floor(ms / 1000) * 1000;
 const at = (r: AuditRecord) => Date.parse(r.at);
 
